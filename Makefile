@@ -1,0 +1,70 @@
+# afmpeg — top-level build.
+#   make            library, CLI (builds or reuses the cached FFmpeg module)
+#   make test       every test suite
+#   make SAN=1 test the same under AddressSanitizer + UndefinedBehaviorSanitizer (host code)
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+BUILD   ?= build
+ifeq ($(SAN),1)
+BUILD   := $(BUILD)-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+AFM_CFLAGS := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden \
+              -Iinclude -Ilib -I$(BUILD)/module $(SANFLAGS)
+LDLIBS  := -lpthread -lm
+
+# Host library areas. lib/rt and lib/fs stand alone (unit-tested without the module).
+BASE_SRCS   := $(wildcard lib/rt/*.c lib/fs/*.c lib/core/errors.c)
+ENGINE_SRCS := $(wildcard lib/wasi/*.c lib/core/*.c)
+ENGINE_SRCS := $(filter-out $(BASE_SRCS),$(ENGINE_SRCS))
+BASE_OBJS   := $(BASE_SRCS:%.c=$(BUILD)/obj/%.o)
+ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
+MODULE_STAMP := $(BUILD)/module/.stamp
+
+all: $(BUILD)/libafmpeg.a $(BUILD)/afmpeg
+
+# The FFmpeg module: built (or found in the cache) by module/build.sh, linked in as the default.
+$(MODULE_STAMP): module/build.sh module/versions.env $(wildcard module/*.sh module/*.py module/patches/* module/compat/* module/compat/*/*)
+	module/build.sh $(BUILD)/module
+module: $(MODULE_STAMP)
+
+$(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) | $(MODULE_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AFM_CFLAGS) -c $< -o $@
+
+# The base objects never need the module.
+$(BASE_OBJS): $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AFM_CFLAGS) -c $< -o $@
+
+$(BUILD)/libafmpeg.a: $(BASE_OBJS) $(ENGINE_OBJS) $(MODULE_STAMP)
+	rm -f $@
+	ar rcs $@ $(BASE_OBJS) $(ENGINE_OBJS) $(BUILD)/module/obj/*.o
+
+$(BUILD)/afmpeg: programs/afmpeg.c $(BUILD)/libafmpeg.a
+	$(CC) $(CFLAGS) $(AFM_CFLAGS) $< -o $@ $(BUILD)/libafmpeg.a $(LDLIBS)
+	ln -sf afmpeg $(BUILD)/ffmpeg
+	ln -sf afmpeg $(BUILD)/ffprobe
+
+# Unit tests of the standalone areas (cmocka).
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+$(BUILD)/tests/%: tests/unit/%.c $(BASE_OBJS) tests/unit/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AFM_CFLAGS) -Itests/unit $< -o $@ $(BASE_OBJS) -lcmocka $(LDLIBS)
+
+# Engine tests: the whole library with the real module, and real media.
+ENGINE_TESTS := $(patsubst tests/engine/%.c,$(BUILD)/tests/%,$(wildcard tests/engine/test_*.c))
+$(BUILD)/tests/%: tests/engine/%.c $(BUILD)/libafmpeg.a $(wildcard tests/engine/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AFM_CFLAGS) -Itests/engine $< -o $@ $(BUILD)/libafmpeg.a -lcmocka $(LDLIBS)
+
+test-unit: $(UNIT_TESTS)
+	tests/run.sh $(UNIT_TESTS)
+
+test: $(UNIT_TESTS) $(ENGINE_TESTS) $(BUILD)/afmpeg
+	AFMPEG_CLI=$(BUILD)/afmpeg tests/run.sh $(UNIT_TESTS) $(ENGINE_TESTS) tests/cli/run.sh
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all module test test-unit clean

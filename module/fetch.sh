@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# fetch.sh SRCDIR — fetches the pinned Debian source packages into SRCDIR (one directory each,
+# named <pkg>-<upstream version>), unless already there. apt verifies the archive signatures and
+# dpkg-source verifies each file against the signed .dsc.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/versions.env"
+src=${1:?usage: fetch.sh SRCDIR}
+mkdir -p "$src"
+
+fetch() { # pkg version
+  local pkg=$1 ver=$2 stamp dir
+  stamp="$src/.fetched-$pkg-${ver//:/_}"
+  [ -f "$stamp" ] && return 0
+  if ! grep -rqsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    "$here/../scripts/add-deb-src.sh"; apt-get update -qq
+  fi
+  local tmp; tmp=$(mktemp -d "$src/.tmp-$pkg.XXXXXX")
+  echo "fetch: apt-get source $pkg=$ver"
+  ( cd "$tmp" && apt-get source -qq "$pkg=$ver" >/dev/null ) || {
+    echo "fetch: 'apt-get source $pkg=$ver' failed (is the deb-src entry there, and apt-get update done?)" >&2
+    rm -rf "$tmp"; return 1; }
+  dir=$(find "$tmp" -mindepth 1 -maxdepth 1 -type d | head -n 1)
+  [ -n "$dir" ] || { echo "fetch: no source tree for $pkg" >&2; return 1; }
+  rm -rf "$src/$pkg"
+  mv "$dir" "$src/$pkg"
+  rm -rf "$tmp"
+  touch "$stamp"
+}
+fetch "$FFMPEG_PKG" "$FFMPEG_VERSION"
+fetch "$OPENH264_PKG" "$OPENH264_VERSION"
+fetch "$ZLIB_PKG" "$ZLIB_VERSION"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything afmpeg needs on a Debian 12 (bookworm) machine, from Debian's own packages.
+# Idempotent: packages already present are left alone. Needs root (or sudo).
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# Build toolchain for the guest (wasm32-wasi), the wasm2c translator, and the host compiler.
+PKGS_MODULE="clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-19-dev-wasm32
+  libc++abi-19-dev-wasm32 wabt gcc make dpkg-dev python3 pkg-config"
+# Tests: Debian's native ffmpeg makes test media and is the reference for decode parity.
+PKGS_TEST="ffmpeg"
+
+need=()
+for p in $PKGS_MODULE $PKGS_TEST; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+
+# Source packages come through deb-src entries for the machine's own mirror.
+have_src() { grep -rqsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sources.list.d/; }
+
+updated=0
+if ! have_src; then
+  "$(dirname "$0")/add-deb-src.sh"
+  updated=1
+fi
+if [ ${#need[@]} -gt 0 ] || [ "$updated" = 1 ]; then
+  $SUDO apt-get update -qq
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install-deps: installing ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+echo "install-deps: ok"
