@@ -227,7 +227,7 @@ AFMPEG_API int afmpeg_fs_mkdir(afmpeg_fs *fs, const char *path);
 /* Removes a file. */
 AFMPEG_API int afmpeg_fs_remove(afmpeg_fs *fs, const char *path);
 /* Stats a path. */
-AFMPEG_API int afmpeg_fs_stat(afmpeg_fs *fs, const char *path, afmpeg_fs_stat *out);
+AFMPEG_API int afmpeg_fs_stat_path(afmpeg_fs *fs, const char *path, afmpeg_fs_stat *out);
 
 /* ---------------------------------------------------------------------------------------------
  * Runtime

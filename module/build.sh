@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# module/build.sh OUTDIR
+#
+# Builds the guest module and leaves OUTDIR pointing at its native objects:
+#   1. fetch   the pinned Debian source packages (versions.env)            -> $CACHE/src
+#   2. wasm    zlib, openh264, FFmpeg for wasm32-wasi; ffmpeg + ffprobe
+#              linked as one multi-call module (afmpeg.wasm)               -> $CACHE/wasm-<key>
+#   3. native  wasm2c, split into units (split.py), gcc -O2 in parallel   -> $CACHE/native-<key>
+# Each stage is cached under a key hashed from everything that determines it, so a rebuild with
+# nothing changed only checks the stamps. CACHE is $AFMPEG_CACHE_DIR, else
+# $XDG_CACHE_HOME/afmpeg, else ~/.cache/afmpeg. JOBS sets the parallelism (default: nproc).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:?usage: module/build.sh OUTDIR}
+. "$here/versions.env"
+. "$here/ffmpeg.conf"
+CACHE=${AFMPEG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/afmpeg}
+JOBS=${JOBS:-$(nproc)}
+log() { echo "module: $*" >&2; }
+
+for tool in clang-19 wasm-ld-19 llvm-ar-19 wasm2c gcc python3; do
+    command -v "$tool" >/dev/null || { log "missing $tool: run scripts/install-deps.sh"; exit 1; }
+done
+
+hash_of() { sha256sum | cut -c1-16; }
+pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo none; }
+
+# ---- keys --------------------------------------------------------------------------------------
+wasm_key=$( { cat "$here/versions.env" "$here/ffmpeg.conf" "$here/build.sh";
+              find "$here/patches" "$here/compat" "$here/openh264" "$here/multicall" -type f \
+                   -print0 | sort -z | xargs -0 cat;
+              pkgver clang-19; pkgver lld-19; pkgver wasi-libc; pkgver libclang-rt-19-dev-wasm32;
+              pkgver libc++-19-dev-wasm32; } | hash_of)
+# The native stage depends on the wasm, the translator, the splitter, the host compiler and the
+# runtime header the generated code includes.
+NATIVE_CFLAGS="-O2 -fPIC -fvisibility=hidden -fno-strict-aliasing -w"
+native_key=$( { echo "$wasm_key"; cat "$here/split.py"; echo "$NATIVE_CFLAGS";
+                pkgver wabt; gcc --version | head -n1; cat /usr/include/wasm-rt.h; } | hash_of)
+wasm_dir=$CACHE/wasm-$wasm_key
+native_dir=$CACHE/native-$native_key
+
+# ---- stage 1+2: the wasm module ------------------------------------------------------------------
+build_wasm() {
+    local work=$wasm_dir/work prefix=$wasm_dir/prefix
+    rm -rf "$wasm_dir"; mkdir -p "$work" "$prefix/include" "$prefix/lib/pkgconfig"
+    "$here/fetch.sh" "$CACHE/src"
+    local WCC="clang-19 --target=wasm32-wasi" WCXX="clang++-19 --target=wasm32-wasi"
+    local COMPAT="-I$here/compat/include -D_WASI_EMULATED_SIGNAL"
+
+    log "zlib"
+    cp -a "$CACHE/src/$ZLIB_PKG" "$work/zlib"
+    ( cd "$work/zlib"
+      for f in adler32 compress crc32 deflate infback inffast inflate inftrees trees uncompr zutil; do
+          $WCC -O2 -w -D_LARGEFILE64_SOURCE=1 -c $f.c -o $f.o
+      done
+      llvm-ar-19 rcs "$prefix/lib/libz.a" ./*.o
+      cp zlib.h zconf.h "$prefix/include/" )
+    printf 'prefix=%s\nName: zlib\nDescription: zlib\nVersion: 1.2.13\nLibs: -L${prefix}/lib -lz\nCflags: -I${prefix}/include\n' \
+        "$prefix" > "$prefix/lib/pkgconfig/zlib.pc"
+
+    log "openh264"
+    cp -a "$CACHE/src/$OPENH264_PKG" "$work/openh264"
+    cp "$here/openh264/platform-wasi.mk" "$work/openh264/build/"
+    ( cd "$work/openh264"
+      make -s -j"$JOBS" OS=wasi ARCH=wasm32 USE_ASM=No USE_STACK_PROTECTOR=No \
+          CC="$WCC" CXX="$WCXX" AR=llvm-ar-19 \
+          CFLAGS_OPT="-O2 $COMPAT -fno-exceptions" CXXFLAGS="-fno-exceptions -fno-rtti $COMPAT" \
+          PREFIX="$prefix" libopenh264.a install-static >/dev/null )
+    # Its .pc names libstdc++; the wasm C++ runtime is libc++/libc++abi.
+    sed -i 's/-lstdc++/-lc++ -lc++abi/; s/-lpthread//' "$prefix/lib/pkgconfig/openh264.pc"
+
+    log "ffmpeg: configure"
+    cp -a "$CACHE/src/$FFMPEG_PKG" "$work/ffmpeg"
+    local p
+    for p in "$here"/patches/ffmpeg/*.patch; do
+        patch -s -p1 -d "$work/ffmpeg" < "$p"
+    done
+    local args=()
+    mapfile -t args < <(ffmpeg_configure_args)
+    ( cd "$work/ffmpeg"
+      PKG_CONFIG_PATH="$prefix/lib/pkgconfig" PKG_CONFIG_LIBDIR="$prefix/lib/pkgconfig" \
+      ./configure "${args[@]}" --prefix="$prefix" \
+          --extra-cflags="$FFMPEG_EXTRA_CFLAGS -I$prefix/include" \
+          --extra-ldflags="$FFMPEG_EXTRA_LDFLAGS -L$prefix/lib" \
+          --extra-libs="$FFMPEG_EXTRA_LIBS" > "$wasm_dir/configure.log" 2>&1 ) ||
+        { tail -n 30 "$work/ffmpeg/ffbuild/config.log" >&2; log "ffmpeg configure failed"; exit 1; }
+
+    log "ffmpeg: build (-j$JOBS)"
+    ( cd "$work/ffmpeg" && make -s -j"$JOBS" > "$wasm_dir/make.log" 2>&1 ) ||
+        { tail -n 40 "$wasm_dir/make.log" >&2; log "ffmpeg build failed"; exit 1; }
+
+    log "ffmpeg + ffprobe: one multi-call module"
+    "$here/multicall/link.sh" "$work/ffmpeg" "$wasm_dir/afmpeg.wasm"
+    touch "$wasm_dir/.stamp"
+}
+
+# ---- stage 3: native objects ---------------------------------------------------------------------
+build_native() {
+    rm -rf "$native_dir"; mkdir -p "$native_dir/gen" "$native_dir/obj"
+    log "wasm2c"
+    wasm2c -n afm "$wasm_dir/afmpeg.wasm" -o "$native_dir/gen/afm.c"
+    log "split"
+    python3 "$here/split.py" "$native_dir/gen/afm.c" "$native_dir/gen" 16
+    rm "$native_dir/gen/afm.c"
+    log "gcc $NATIVE_CFLAGS (-j$JOBS)"
+    ( cd "$native_dir/gen" &&
+      ls afm_*.c | xargs -P "$JOBS" -I{} sh -c \
+          'gcc '"$NATIVE_CFLAGS"' -I. -c {} -o ../obj/$(basename {} .c).o || exit 255' )
+    cp "$native_dir/gen/afm.h" "$native_dir/afm.h"
+    touch "$native_dir/.stamp"
+}
+
+if [ -f "$native_dir/.stamp" ]; then
+    log "cached: $native_dir"
+else
+    [ -f "$wasm_dir/.stamp" ] && log "cached: $wasm_dir" || build_wasm
+    build_native
+fi
+mkdir -p "$(dirname "$out")"
+ln -sfn "$native_dir" "$out"
+touch "$native_dir/.stamp"

@@ -1,0 +1,194 @@
+/* afmpeg — the command-line tool, built only on the public API (include/afmpeg.h).
+ *
+ *   afmpeg [-C DIR] ffmpeg ARGS...     run ffmpeg in the sandbox
+ *   afmpeg [-C DIR] ffprobe ARGS...    run ffprobe in the sandbox
+ *   ffmpeg ARGS... / ffprobe ARGS...   the same, through a link named after the tool
+ *
+ * The job's filesystem is the current directory (or DIR), jailed to itself: the guest sees it as
+ * "/" and cannot reach anything outside it. Standard output and error stream through; standard
+ * input is passed in when an argument reads it ("-" or "pipe:..."). The exit status is the
+ * guest's. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "afmpeg.h"
+
+#define EXIT_TRAP 70 /* the guest trapped (EX_SOFTWARE) */
+#define EXIT_HOST 71 /* the host failed to run the job (EX_OSERR) */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: afmpeg [-C DIR] ffmpeg ARGS...\n"
+            "       afmpeg [-C DIR] ffprobe ARGS...\n"
+            "       afmpeg --version | --help\n"
+            "\n"
+            "Runs FFmpeg's ffmpeg or ffprobe in a WebAssembly sandbox. The job sees only the\n"
+            "current directory (or DIR, with -C) as its root '/'; paths leading outside it fail.\n"
+            "Invoked through a link named ffmpeg or ffprobe, behaves as that tool.\n");
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int to_stdout(const void *data, size_t len, void *payload)
+{
+    (void)payload;
+    return write_all(1, data, len);
+}
+
+static int to_stderr(const void *data, size_t len, void *payload)
+{
+    (void)payload;
+    return write_all(2, data, len);
+}
+
+/* Reads all of standard input (for jobs that read "-" or "pipe:"). */
+static int slurp_stdin(char **out, size_t *out_len)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return -1;
+    for (;;) {
+        if (len == cap) {
+            char *p = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+            if (!p) {
+                free(buf);
+                return -1;
+            }
+            buf = p;
+            cap *= 2;
+        }
+        ssize_t n = read(0, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            free(buf);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+static int reads_stdin(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-") || !strncmp(argv[i], "pipe:", 5))
+            return 1;
+    return 0;
+}
+
+static int run_tool(const char *dir, const char *tool, int argc, char **argv)
+{
+    afmpeg_fs *fs = NULL;
+    afmpeg_runtime *rt = NULL;
+    afmpeg_result *res = NULL;
+    char *input = NULL;
+    size_t input_len = 0;
+    int status = EXIT_HOST;
+
+    int err = afmpeg_fs_new_hostdir(&fs, dir);
+    if (err) {
+        fprintf(stderr, "afmpeg: cannot use directory '%s': %s\n", dir,
+                *afmpeg_last_error() ? afmpeg_last_error() : afmpeg_strerror(err));
+        return EXIT_HOST;
+    }
+    err = afmpeg_new(&rt, NULL);
+    if (err) {
+        fprintf(stderr, "afmpeg: %s\n", afmpeg_last_error());
+        goto done;
+    }
+    afmpeg_job_options opts = AFMPEG_JOB_OPTIONS_INIT;
+    opts.on_stdout = to_stdout;
+    opts.on_stderr = to_stderr;
+    if (reads_stdin(argc, argv) && !isatty(0)) {
+        if (slurp_stdin(&input, &input_len)) {
+            fprintf(stderr, "afmpeg: reading standard input: %s\n", strerror(errno));
+            goto done;
+        }
+        opts.stdin_data = input;
+        opts.stdin_len = input_len;
+    }
+
+    /* The guest's argv: the tool's name, then the arguments as given. */
+    const char **gargv = calloc((size_t)argc + 1, sizeof *gargv);
+    if (!gargv) {
+        fprintf(stderr, "afmpeg: out of memory\n");
+        goto done;
+    }
+    gargv[0] = tool;
+    for (int i = 1; i < argc; i++)
+        gargv[i] = argv[i];
+    err = afmpeg_run_ex(rt, fs, gargv, &opts, &res);
+    free(gargv);
+    if (err == AFMPEG_ETRAP) {
+        fprintf(stderr, "afmpeg: %s: %s\n", tool, afmpeg_last_error());
+        status = EXIT_TRAP;
+    } else if (err) {
+        fprintf(stderr, "afmpeg: %s\n", afmpeg_last_error());
+    } else {
+        status = afmpeg_result_exit_code(res);
+    }
+done:
+    afmpeg_result_free(res);
+    afmpeg_close(rt);
+    afmpeg_fs_free(fs);
+    free(input);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    const char *self = argc > 0 ? argv[0] : "afmpeg";
+    const char *base = strrchr(self, '/') ? strrchr(self, '/') + 1 : self;
+    if (!strcmp(base, "ffmpeg") || !strcmp(base, "ffprobe"))
+        return run_tool(".", base, argc, argv);
+
+    const char *dir = ".";
+    int i = 1;
+    while (i < argc && argv[i][0] == '-') {
+        if (!strcmp(argv[i], "-C") && i + 1 < argc) {
+            dir = argv[i + 1];
+            i += 2;
+        } else if (!strcmp(argv[i], "--version")) {
+            printf("afmpeg %s (FFmpeg 5.1, sandboxed)\n", afmpeg_version());
+            return 0;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "afmpeg: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[i], "ffmpeg") && strcmp(argv[i], "ffprobe")) {
+        fprintf(stderr, "afmpeg: unknown command '%s' (expected ffmpeg or ffprobe)\n", argv[i]);
+        return 2;
+    }
+    return run_tool(dir, argv[i], argc - i, argv + i);
+}
