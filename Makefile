@@ -1,6 +1,8 @@
 # afmpeg — top-level build.
-#   make            library, CLI (builds or reuses the cached FFmpeg module)
-#   make test       every test suite
+#   make deps       installs the Debian packages the build and tests need (only what is missing)
+#   make            library, CLI and examples (builds or reuses the cached FFmpeg module)
+#   make demo       set-up + build, then transcodes examples/sample.mp4 in the sandbox
+#   make test       set-up + build, then every test suite
 #   make SAN=1 test the same under AddressSanitizer + UndefinedBehaviorSanitizer (host code)
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -21,10 +23,13 @@ BASE_OBJS   := $(BASE_SRCS:%.c=$(BUILD)/obj/%.o)
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
 MODULE_STAMP := $(BUILD)/module/.stamp
 
-all: $(BUILD)/libafmpeg.a $(BUILD)/afmpeg
+all: $(BUILD)/libafmpeg.a $(BUILD)/afmpeg $(BUILD)/examples/transcode
+
+deps:
+	scripts/install-deps.sh
 
 # The FFmpeg module: built (or found in the cache) by module/build.sh, linked in as the default.
-$(MODULE_STAMP): module/build.sh module/versions.env $(wildcard module/*.sh module/*.py module/patches/* module/compat/* module/compat/*/*)
+$(MODULE_STAMP): $(wildcard module/* module/*/* module/*/*/* module/*/*/*/*)
 	module/build.sh $(BUILD)/module
 module: $(MODULE_STAMP)
 
@@ -46,11 +51,32 @@ $(BUILD)/afmpeg: programs/afmpeg.c $(BUILD)/libafmpeg.a
 	ln -sf afmpeg $(BUILD)/ffmpeg
 	ln -sf afmpeg $(BUILD)/ffprobe
 
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libafmpeg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AFM_CFLAGS) $< -o $@ $(BUILD)/libafmpeg.a $(LDLIBS)
+
+demo: deps
+	$(MAKE) all
+	$(BUILD)/examples/transcode examples/sample.mp4 $(BUILD)/sample-h264.mp4
+	$(BUILD)/afmpeg -C $(BUILD) ffprobe -v error -show_entries \
+	    stream=codec_name,width,height:format=duration -of compact=p=0 sample-h264.mp4
+
 # Unit tests of the standalone areas (cmocka).
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 $(BUILD)/tests/%: tests/unit/%.c $(BASE_OBJS) tests/unit/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) -Itests/unit $< -o $@ $(BASE_OBJS) -lcmocka $(LDLIBS)
+
+# The runtime's unit test runs a small guest of its own, translated by wasm2c at build time.
+RT_GUEST := $(BUILD)/rt_guest
+$(RT_GUEST)/rt_guest.c: tests/unit/rt_guest/guest.c tests/unit/rt_guest/build.sh
+	tests/unit/rt_guest/build.sh $(RT_GUEST)
+$(RT_GUEST)/rt_guest.o: $(RT_GUEST)/rt_guest.c
+	$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+$(BUILD)/tests/test_rt: tests/unit/test_rt.c $(BASE_OBJS) tests/unit/testutil.h $(RT_GUEST)/rt_guest.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AFM_CFLAGS) -Itests/unit -I$(RT_GUEST) $< -o $@ $(BASE_OBJS) \
+	    $(RT_GUEST)/rt_guest.o -lcmocka $(LDLIBS)
 
 # Engine tests: the whole library with the real module, and real media.
 ENGINE_TESTS := $(patsubst tests/engine/%.c,$(BUILD)/tests/%,$(wildcard tests/engine/test_*.c))
@@ -61,10 +87,13 @@ $(BUILD)/tests/%: tests/engine/%.c $(BUILD)/libafmpeg.a $(wildcard tests/engine/
 test-unit: $(UNIT_TESTS)
 	tests/run.sh $(UNIT_TESTS)
 
-test: $(UNIT_TESTS) $(ENGINE_TESTS) $(BUILD)/afmpeg
+test: deps
+	$(MAKE) test-build
 	AFMPEG_CLI=$(BUILD)/afmpeg tests/run.sh $(UNIT_TESTS) $(ENGINE_TESTS) tests/cli/run.sh
+
+test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(BUILD)/afmpeg
 
 clean:
 	rm -rf build build-san
 
-.PHONY: all module test test-unit clean
+.PHONY: all deps demo module test test-build test-unit clean

@@ -33,7 +33,9 @@ wasm_key=$( { cat "$here/versions.env" "$here/ffmpeg.conf" "$here/build.sh";
               pkgver libc++-19-dev-wasm32; } | hash_of)
 # The native stage depends on the wasm, the translator, the splitter, the host compiler and the
 # runtime header the generated code includes.
-NATIVE_CFLAGS="-O2 -fPIC -fvisibility=hidden -fno-strict-aliasing -w"
+# -fstack-clash-protection: a large native frame probes its pages in order, so running out of
+# stack always hits the guard page (and traps as stack exhaustion) instead of jumping past it.
+NATIVE_CFLAGS="-O2 -fPIC -fvisibility=hidden -fno-strict-aliasing -fstack-clash-protection -w"
 native_key=$( { echo "$wasm_key"; cat "$here/split.py"; echo "$NATIVE_CFLAGS";
                 pkgver wabt; gcc --version | head -n1; cat /usr/include/wasm-rt.h; } | hash_of)
 wasm_dir=$CACHE/wasm-$wasm_key
@@ -65,7 +67,8 @@ build_wasm() {
       make -s -j"$JOBS" OS=wasi ARCH=wasm32 USE_ASM=No USE_STACK_PROTECTOR=No \
           CC="$WCC" CXX="$WCXX" AR=llvm-ar-19 \
           CFLAGS_OPT="-O2 $COMPAT -fno-exceptions" CXXFLAGS="-fno-exceptions -fno-rtti $COMPAT" \
-          PREFIX="$prefix" libopenh264.a install-static >/dev/null )
+          PREFIX="$prefix" libopenh264.a install-static > "$wasm_dir/openh264.log" 2>&1 ) ||
+        { tail -n 30 "$wasm_dir/openh264.log" >&2; log "openh264 build failed"; exit 1; }
     # Its .pc names libstdc++; the wasm C++ runtime is libc++/libc++abi.
     sed -i 's/-lstdc++/-lc++ -lc++abi/; s/-lpthread//' "$prefix/lib/pkgconfig/openh264.pc"
 

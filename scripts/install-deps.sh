@@ -9,8 +9,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Build toolchain for the guest (wasm32-wasi), the wasm2c translator, and the host compiler.
 PKGS_MODULE="clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-19-dev-wasm32
   libc++abi-19-dev-wasm32 wabt gcc make dpkg-dev python3 pkg-config"
-# Tests: Debian's native ffmpeg makes test media and is the reference for decode parity.
-PKGS_TEST="ffmpeg"
+# Tests: Debian's native ffmpeg makes test media and is the reference for decode parity; cmocka
+# is the test library (its summary lines are what CI reads); valgrind for the leak tier.
+PKGS_TEST="ffmpeg libcmocka-dev valgrind"
 
 need=()
 for p in $PKGS_MODULE $PKGS_TEST; do

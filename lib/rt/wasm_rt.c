@@ -1,0 +1,387 @@
+/*
+ * The functions Debian's <wasm-rt.h> (wabt 1.0.32) declares and wasm2c-generated code calls:
+ * initialisation, function-type registry, linear memories, tables and exceptions.
+ *
+ * Linear memories are 8 GiB reservations of PROT_NONE address space with the first `pages`
+ * made read/write: the generated code does no bounds checks, so every out-of-bounds access of
+ * the guest faults inside its memory's reservation, and rt.c's handler turns that into a trap.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "rt.h"
+#include "rt_thread.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Initialisation
+ * ------------------------------------------------------------------------------------------ */
+
+void wasm_rt_init(void)
+{
+    (void)afm_rt_global_init(); /* wasm_rt_is_initialized() tells whether it worked */
+}
+
+bool wasm_rt_is_initialized(void)
+{
+    return afm_rt_ready() != 0;
+}
+
+void wasm_rt_free(void)
+{
+    /* Nothing to do: the handlers and the type registry are shared by every module and thread of
+     * the process and must outlive any one user, so they live as long as the process. */
+}
+
+const char *wasm_rt_strerror(wasm_rt_trap_t trap)
+{
+    switch (trap) {
+    case WASM_RT_TRAP_NONE:
+        return "no error";
+    case WASM_RT_TRAP_OOB:
+        return "out of bounds memory access";
+    case WASM_RT_TRAP_INT_OVERFLOW:
+        return "integer overflow";
+    case WASM_RT_TRAP_DIV_BY_ZERO:
+        return "integer divide by zero";
+    case WASM_RT_TRAP_INVALID_CONVERSION:
+        return "invalid conversion to integer";
+    case WASM_RT_TRAP_UNREACHABLE:
+        return "unreachable executed";
+    case WASM_RT_TRAP_CALL_INDIRECT:
+        return "invalid indirect call";
+    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION:
+        return "uncaught exception";
+    case WASM_RT_TRAP_EXHAUSTION:
+        return "call stack exhausted";
+    }
+    return "unknown trap";
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Function types: one process-wide registry, so that the same signature gets the same index in
+ * every module (an indirect call compares indices). Index 0 is never handed out: it is the type
+ * of the null funcref.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct afm_rt_func_type {
+    uint32_t n_params, n_results;
+    wasm_rt_type_t *types; /* params then results */
+} afm_rt_func_type;
+
+static pthread_mutex_t afm_rt_types_lock = PTHREAD_MUTEX_INITIALIZER;
+static afm_rt_func_type *afm_rt_types;
+static uint32_t afm_rt_n_types, afm_rt_cap_types;
+
+uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...)
+{
+    size_t n = (size_t)params + results;
+    wasm_rt_type_t small[16];
+    wasm_rt_type_t *sig = small;
+    if (n > sizeof(small) / sizeof(small[0])) {
+        sig = malloc(n * sizeof(*sig));
+        if (sig == NULL)
+            afm_rt_fatal("out of memory registering a function type");
+    }
+    va_list ap;
+    va_start(ap, results);
+    for (size_t i = 0; i < n; i++)
+        sig[i] = (wasm_rt_type_t)va_arg(ap, int); /* an enum argument arrives as int */
+    va_end(ap);
+
+    pthread_mutex_lock(&afm_rt_types_lock);
+    uint32_t index = 0;
+    for (uint32_t i = 0; i < afm_rt_n_types; i++) {
+        const afm_rt_func_type *ft = &afm_rt_types[i];
+        if (ft->n_params == params && ft->n_results == results &&
+            (n == 0 || memcmp(ft->types, sig, n * sizeof(*sig)) == 0)) {
+            index = i + 1;
+            break;
+        }
+    }
+    if (index == 0) {
+        if (afm_rt_n_types == afm_rt_cap_types) {
+            uint32_t cap = afm_rt_cap_types ? afm_rt_cap_types * 2 : 64;
+            afm_rt_func_type *grown = realloc(afm_rt_types, cap * sizeof(*grown));
+            if (grown == NULL)
+                afm_rt_fatal("out of memory registering a function type");
+            afm_rt_types = grown;
+            afm_rt_cap_types = cap;
+        }
+        wasm_rt_type_t *copy = NULL;
+        if (n > 0) {
+            copy = malloc(n * sizeof(*copy));
+            if (copy == NULL)
+                afm_rt_fatal("out of memory registering a function type");
+            memcpy(copy, sig, n * sizeof(*copy));
+        }
+        afm_rt_types[afm_rt_n_types] = (afm_rt_func_type){params, results, copy};
+        index = ++afm_rt_n_types;
+    }
+    pthread_mutex_unlock(&afm_rt_types_lock);
+
+    if (sig != small)
+        free(sig);
+    return index;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Exceptions. afmpeg's modules are built without them; this is the minimal correct version: the
+ * active exception and the innermost handler (unwind target) are per thread, and a throw with no
+ * handler inside the guest ends it with AFMPEG_TRAP_OTHER (uncaught exception).
+ * ------------------------------------------------------------------------------------------ */
+
+static atomic_uint afm_rt_next_tag;
+
+uint32_t wasm_rt_register_tag(uint32_t size)
+{
+    /* A payload larger than AFM_RT_EXCEPTION_MAX is refused when thrown (we may be outside any
+     * guest call here, in module initialisation, with no way to trap). */
+    (void)size;
+    return atomic_fetch_add(&afm_rt_next_tag, 1);
+}
+
+void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void *values)
+{
+    afm_rt_thread *t = afm_rt_guest_thread();
+    if (t == NULL)
+        afm_rt_fatal("wasm_rt_load_exception() called outside afm_rt_call()");
+    if (size > AFM_RT_EXCEPTION_MAX)
+        afm_rt_trap_with(AFMPEG_TRAP_OTHER, "exception payload too large");
+    t->exc_tag = tag;
+    t->exc_size = size;
+    if (size > 0)
+        memcpy(t->exc, values, size);
+}
+
+void wasm_rt_throw(void)
+{
+    afm_rt_thread *t = afm_rt_guest_thread();
+    if (t == NULL || t->unwind_target == NULL)
+        wasm_rt_trap(WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+    /* The generated code sets its targets with WASM_RT_SETJMP, sigsetjmp() here (jmp_buf and
+     * sigjmp_buf are one type in glibc). */
+    siglongjmp(*t->unwind_target, WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+}
+
+WASM_RT_UNWIND_TARGET *wasm_rt_get_unwind_target(void)
+{
+    afm_rt_thread *t = afm_rt_self;
+    return t != NULL ? t->unwind_target : NULL;
+}
+
+void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET *target)
+{
+    afm_rt_thread *t = afm_rt_self;
+    if (t != NULL)
+        t->unwind_target = target;
+    else if (target != NULL)
+        afm_rt_fatal("wasm_rt_set_unwind_target() called outside afm_rt_call()");
+}
+
+uint32_t wasm_rt_exception_tag(void)
+{
+    afm_rt_thread *t = afm_rt_self;
+    return t != NULL ? t->exc_tag : 0;
+}
+
+uint32_t wasm_rt_exception_size(void)
+{
+    afm_rt_thread *t = afm_rt_self;
+    return t != NULL ? t->exc_size : 0;
+}
+
+void *wasm_rt_exception(void)
+{
+    afm_rt_thread *t = afm_rt_self;
+    return t != NULL ? t->exc : NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Linear memories
+ * ------------------------------------------------------------------------------------------ */
+
+/* An allocation the generated code cannot be told about failed: inside a guest call the
+ * instantiation traps, outside one there is nothing to return to. */
+static __attribute__((noreturn)) void afm_rt_alloc_failed(const char *what)
+{
+    afm_rt_trap_with(AFMPEG_TRAP_OTHER, what);
+}
+
+void wasm_rt_allocate_memory(wasm_rt_memory_t *memory, uint32_t initial_pages,
+                             uint32_t max_pages)
+{
+    memset(memory, 0, sizeof(*memory));
+    afm_rt_thread *t = afm_rt_guest_thread();
+    uint32_t limit = max_pages < AFM_RT_MAX_PAGES ? max_pages : AFM_RT_MAX_PAGES;
+    if (t != NULL && t->max_pages < limit)
+        limit = t->max_pages;
+    if (initial_pages > limit)
+        afm_rt_alloc_failed("a linear memory's initial size exceeds its page limit");
+    if (t != NULL && t->n_mems >= AFM_RT_MAX_MEMORIES)
+        afm_rt_alloc_failed("too many linear memories in one call");
+
+    /* MAP_NORESERVE: the reservation costs address space only; pages are committed as they are
+     * made accessible (and, being anonymous and never used before, read as zero). */
+    void *base = mmap(NULL, AFM_RT_RESERVATION, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        afm_rt_alloc_failed("cannot reserve address space for a linear memory");
+    size_t bytes = (size_t)initial_pages * AFM_RT_WASM_PAGE;
+    if (bytes > 0 && mprotect(base, bytes, PROT_READ | PROT_WRITE) != 0) {
+        munmap(base, AFM_RT_RESERVATION);
+        afm_rt_alloc_failed("cannot commit the initial pages of a linear memory");
+    }
+    memory->data = base;
+    memory->pages = initial_pages;
+    memory->max_pages = limit;
+    memory->size = (uint32_t)bytes; /* at most 65535 pages: fits */
+
+    if (t != NULL) {
+        /* Slot first, count after: the fault handler reads only slots below the count. */
+        t->mem_base[t->n_mems] = (uintptr_t)base;
+        atomic_signal_fence(memory_order_seq_cst);
+        t->n_mems = t->n_mems + 1;
+    }
+}
+
+uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *memory, uint32_t delta)
+{
+    uint32_t old = memory->pages;
+    uint32_t limit = memory->max_pages;
+    /* A memory allocated in an earlier call is also held to the current call's limit. */
+    afm_rt_thread *t = afm_rt_guest_thread();
+    if (t != NULL && t->max_pages < limit)
+        limit = t->max_pages;
+    if (delta == 0)
+        return old;
+    if (memory->data == NULL || old > limit || delta > limit - old)
+        return UINT32_MAX;
+    uint32_t pages = old + delta;
+    if (mprotect(memory->data + (size_t)old * AFM_RT_WASM_PAGE, (size_t)delta * AFM_RT_WASM_PAGE,
+                 PROT_READ | PROT_WRITE) != 0)
+        return UINT32_MAX; /* out of memory (e.g. strict overcommit): memory.grow fails */
+    memory->pages = pages;
+    memory->size = pages * AFM_RT_WASM_PAGE;
+    return old;
+}
+
+void wasm_rt_free_memory(wasm_rt_memory_t *memory)
+{
+    if (memory->data == NULL)
+        return;
+    afm_rt_thread *t = afm_rt_self;
+    if (t != NULL) {
+        /* Stop claiming its faults before the address range can be reused. The last slot moves
+         * into the freed one before the count drops, so the others stay covered throughout. */
+        for (sig_atomic_t i = 0; i < t->n_mems; i++) {
+            if (t->mem_base[i] == (uintptr_t)memory->data) {
+                sig_atomic_t last = t->n_mems - 1;
+                t->mem_base[i] = t->mem_base[last];
+                atomic_signal_fence(memory_order_seq_cst);
+                t->n_mems = last;
+                break;
+            }
+        }
+    }
+    munmap(memory->data, AFM_RT_RESERVATION);
+    memory->data = NULL;
+    memory->pages = 0;
+    memory->size = 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Tables (ordinary heap arrays: the generated code bounds-checks every table access)
+ * ------------------------------------------------------------------------------------------ */
+
+static void *afm_rt_table_alloc(uint32_t elements, size_t elem_size)
+{
+    /* calloc(0) may return NULL; a zero-length table still gets a valid pointer. */
+    void *data = calloc(elements > 0 ? elements : 1, elem_size);
+    if (data == NULL)
+        afm_rt_alloc_failed("cannot allocate a table");
+    return data;
+}
+
+/* Room for `delta` more elements, or NULL (the table is unchanged) if over max_size or out of
+ * memory. */
+static void *afm_rt_table_grow(void *data, uint32_t size, uint32_t max_size, uint32_t delta,
+                               size_t elem_size)
+{
+    if (size > max_size || delta > max_size - size)
+        return NULL;
+    return realloc(data, ((size_t)size + delta) * elem_size);
+}
+
+void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t *table, uint32_t elements,
+                                    uint32_t max_elements)
+{
+    table->data = NULL;
+    table->size = 0;
+    table->max_size = max_elements;
+    table->data = afm_rt_table_alloc(elements, sizeof(wasm_rt_funcref_t));
+    table->size = elements;
+}
+
+void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t *table, uint32_t elements,
+                                      uint32_t max_elements)
+{
+    table->data = NULL;
+    table->size = 0;
+    table->max_size = max_elements;
+    table->data = afm_rt_table_alloc(elements, sizeof(wasm_rt_externref_t));
+    table->size = elements;
+}
+
+void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t *table)
+{
+    free(table->data);
+    table->data = NULL;
+    table->size = 0;
+}
+
+void wasm_rt_free_externref_table(wasm_rt_externref_table_t *table)
+{
+    free(table->data);
+    table->data = NULL;
+    table->size = 0;
+}
+
+uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t *table, uint32_t delta,
+                                    wasm_rt_funcref_t init)
+{
+    uint32_t old = table->size;
+    if (delta == 0)
+        return old;
+    wasm_rt_funcref_t *data =
+        afm_rt_table_grow(table->data, old, table->max_size, delta, sizeof(*data));
+    if (data == NULL)
+        return UINT32_MAX;
+    for (uint32_t i = old; i < old + delta; i++)
+        data[i] = init;
+    table->data = data;
+    table->size = old + delta;
+    return old;
+}
+
+uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t *table, uint32_t delta,
+                                      wasm_rt_externref_t init)
+{
+    uint32_t old = table->size;
+    if (delta == 0)
+        return old;
+    wasm_rt_externref_t *data =
+        afm_rt_table_grow(table->data, old, table->max_size, delta, sizeof(*data));
+    if (data == NULL)
+        return UINT32_MAX;
+    for (uint32_t i = old; i < old + delta; i++)
+        data[i] = init;
+    table->data = data;
+    table->size = old + delta;
+    return old;
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# CLI tests: the afmpeg program in a scratch directory; exit codes, stdout and stderr checked.
+# AFMPEG_CLI names the program (default build/afmpeg). Ends with "N passed, N failed".
+set -u
+cli=$(realpath "${AFMPEG_CLI:-build/afmpeg}")
+bindir=$(dirname "$cli")
+scratch=$(mktemp -d /tmp/afmpeg-cli-XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+cd "$scratch"
+passed=0 failed=0
+check() { # name, then a command that must succeed
+    local name=$1; shift
+    if "$@"; then passed=$((passed + 1)); echo "ok   $name"
+    else failed=$((failed + 1)); echo "FAIL $name"; fi
+}
+run() { # runs the CLI, keeping exit status, stdout and stderr
+    "$@" > out.txt 2> err.txt; status=$?
+}
+
+ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=160x120:rate=25:duration=1 \
+    -f lavfi -i sine=duration=1 -c:v libx264 -c:a aac -shortest in.mp4 || exit 1
+mkdir -p jail outside && cp in.mp4 jail/ && echo secret > outside/secret.txt
+
+run "$cli" ffmpeg -hide_banner -encoders
+check "encoders list libopenh264 and aac" \
+    bash -c "[ $status -eq 0 ] && grep -q ' libopenh264 ' out.txt && grep -q ' aac ' out.txt"
+
+run "$cli" ffprobe -v error -show_entries stream=codec_name -of csv=p=0 in.mp4
+check "ffprobe on a file in the current directory" \
+    bash -c "[ $status -eq 0 ] && [ \"\$(cat out.txt)\" = \"\$(printf 'h264\naac')\" ]"
+
+run "$cli" -C jail ffmpeg -v error -i in.mp4 -c:v libopenh264 -c:a aac out.mp4
+check "-C DIR transcodes inside DIR" bash -c "[ $status -eq 0 ] && [ -s jail/out.mp4 ] &&
+    ffprobe -v error -show_entries stream=codec_name -of csv=p=0 jail/out.mp4 | grep -qx h264"
+
+run "$cli" ffmpeg -hide_banner -i missing.mp4 -f null -
+check "exit status is the guest's, with its message" \
+    bash -c "[ $status -eq 1 ] && grep -q 'missing.mp4: No such file or directory' err.txt"
+
+run "$cli" -C jail ffmpeg -hide_banner -f s16le -i ../outside/secret.txt -f s16le copy.raw
+check "a path out of the jail fails" bash -c "[ $status -ne 0 ] && [ ! -e jail/copy.raw ]"
+
+run "$cli" -C jail ffmpeg -hide_banner -i in.mp4 -t 0.2 -f wav ../outside/new.wav
+check "writing out of the jail fails" bash -c "[ $status -ne 0 ] && [ ! -e outside/new.wav ]"
+
+ln -sf "$cli" ffmpeg && ln -sf "$cli" ffprobe
+run ./ffmpeg -version
+check "a link named ffmpeg is ffmpeg" bash -c "[ $status -eq 0 ] && head -n1 out.txt | grep -q '^ffmpeg version 5.1'"
+run ./ffprobe -version
+check "a link named ffprobe is ffprobe" bash -c "[ $status -eq 0 ] && head -n1 out.txt | grep -q '^ffprobe version 5.1'"
+
+ffmpeg -nostdin -v error -f lavfi -i sine=duration=1 -f wav tone.wav
+"$cli" ffmpeg -v error -f wav -i pipe:0 -f framemd5 - < tone.wav > out.txt 2> err.txt; status=$?
+ffmpeg -nostdin -v error -f wav -i tone.wav -f framemd5 - > native.txt
+check "standard input is passed in for pipe:0" \
+    bash -c "[ $status -eq 0 ] && diff <(grep -v '^#' out.txt) <(grep -v '^#' native.txt) >/dev/null"
+
+run "$cli" ffplay x
+check "an unknown command is a usage error" bash -c "[ $status -eq 2 ] && grep -q \"unknown command 'ffplay'\" err.txt"
+
+run "$cli" -C /nonexistent ffmpeg -version
+check "a missing -C directory is a clear error" bash -c "[ $status -ne 0 ] && grep -q '/nonexistent' err.txt"
+
+run "$cli" --help
+check "--help prints usage" bash -c "[ $status -eq 0 ] && grep -q 'usage: afmpeg' out.txt"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,150 @@
+/* Shared fixtures for the engine suites: test media made by Debian's native ffmpeg in a scratch
+ * directory, and small helpers to run native tools and read files. */
+#ifndef AFM_ENGINE_UTIL_H
+#define AFM_ENGINE_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "afmpeg.h"
+
+/* The scratch directory with the generated media (made once per process). */
+static char media_dir[256];
+
+/* Runs a shell command; returns its stdout (malloc'd, NUL-terminated) or NULL on failure. */
+static char *sh_capture(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return NULL;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    size_t n;
+    while (buf && (n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            char *q = realloc(buf, cap * 2);
+            if (!q) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = q;
+            cap *= 2;
+        }
+    }
+    int status = pclose(p);
+    if (!buf || status != 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+static int sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static void *read_host_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = '\0';
+        *len = (size_t)n;
+    }
+    return buf;
+}
+
+static int write_host_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t n = fwrite(data, 1, len, f);
+    return fclose(f) == 0 && n == len ? 0 : -1;
+}
+
+/* Generates the test media with Debian's ffmpeg (once). */
+static int make_media(void)
+{
+    if (media_dir[0])
+        return 0;
+    snprintf(media_dir, sizeof media_dir, "/tmp/afmpeg-media-XXXXXX");
+    if (!mkdtemp(media_dir))
+        return -1;
+    const char *ff = "ffmpeg -nostdin -v error -y -threads 1";
+    const char *v = "-f lavfi -i testsrc2=size=320x240:rate=25:duration=3";
+    const char *a = "-f lavfi -i sine=frequency=440:duration=3";
+    return sh("cd %s && %s %s %s -c:v libx264 -pix_fmt yuv420p -g 25 -c:a aac -shortest h264_aac.mp4"
+              " && %s %s -c:v libx265 -x265-params log-level=none -pix_fmt yuv420p hevc.mkv"
+              " && %s %s -c:v libvpx-vp9 -b:v 300k -pix_fmt yuv420p vp9.webm",
+              media_dir, ff, v, a, ff, v, ff, v);
+}
+
+static void remove_media(void)
+{
+    if (media_dir[0])
+        sh("rm -rf '%s'", media_dir);
+    media_dir[0] = '\0';
+}
+
+/* Loads media file `name` into the memory filesystem as `as`. */
+static void put_media(afmpeg_fs *fs, const char *name, const char *as)
+{
+    char path[512];
+    size_t len;
+    snprintf(path, sizeof path, "%s/%s", media_dir, name);
+    void *data = read_host_file(path, &len);
+    assert_non_null(data);
+    assert_int_equal(afmpeg_fs_write_file(fs, as, data, len), AFMPEG_OK);
+    free(data);
+}
+
+/* Keeps only the lines of framemd5 output that describe frames (drops '#' headers). */
+static char *frame_lines(const char *s)
+{
+    char *out = malloc(strlen(s) + 1), *o = out;
+    while (*s) {
+        const char *nl = strchr(s, '\n');
+        size_t n = nl ? (size_t)(nl - s + 1) : strlen(s);
+        if (*s != '#') {
+            memcpy(o, s, n);
+            o += n;
+        }
+        s += n;
+    }
+    *o = '\0';
+    return out;
+}
+
+#endif

@@ -1,0 +1,400 @@
+/* The engine end to end: the real FFmpeg module in the sandbox, on real media, checked against
+ * Debian's native ffmpeg/ffprobe. */
+#include <pthread.h>
+#include "engine_util.h"
+
+static afmpeg_runtime *rt;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (make_media())
+        return -1;
+    return afmpeg_new(&rt, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    afmpeg_close(rt);
+    rt = NULL;
+    remove_media();
+    return 0;
+}
+
+/* Runs argv on fs; asserts the call itself succeeded; returns the result. */
+static afmpeg_result *run(afmpeg_fs *fs, const char *const *argv)
+{
+    afmpeg_result *res = NULL;
+    int err = afmpeg_run(rt, fs, argv, &res);
+    if (err)
+        fail_msg("afmpeg_run: %s (%s)", afmpeg_errname(err), afmpeg_last_error());
+    assert_non_null(res);
+    return res;
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+    if (!strstr(hay, needle))
+        fail_msg("expected to find \"%s\" in:\n%s", needle, hay);
+}
+
+/* Checks a transcoded H.264/AAC MP4 with Debian's ffprobe. */
+static void check_h264_aac_mp4(const char *host_path)
+{
+    char *info = sh_capture("ffprobe -v error -show_entries stream=codec_name,codec_type,width,"
+                            "height:format=format_name,duration -of default=nw=1 '%s'", host_path);
+    assert_non_null(info);
+    assert_contains(info, "codec_name=h264\ncodec_type=video\nwidth=320\nheight=240");
+    assert_contains(info, "codec_name=aac\ncodec_type=audio");
+    assert_contains(info, "format_name=mov,mp4");
+    const char *d = strstr(info, "duration=");
+    assert_non_null(d);
+    double dur = atof(d + 9);
+    if (dur < 2.9 || dur > 3.1)
+        fail_msg("duration %f, expected about 3 s", dur);
+    free(info);
+}
+
+static const char *const transcode_argv[] = {
+    "ffmpeg", "-nostdin", "-v", "error", "-i", "in.mp4", "-c:v", "libopenh264", "-b:v", "400k",
+    "-c:a", "aac", "-b:a", "64k", "out.mp4", NULL};
+
+static void test_transcode_in_memory(void **state)
+{
+    (void)state;
+    afmpeg_fs *fs;
+    assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
+    put_media(fs, "h264_aac.mp4", "in.mp4");
+    afmpeg_result *res = run(fs, transcode_argv);
+    assert_int_equal(afmpeg_result_exit_code(res), 0);
+    assert_string_equal(afmpeg_result_stderr(res, NULL), "");
+    afmpeg_result_free(res);
+
+    void *data;
+    size_t len;
+    assert_int_equal(afmpeg_fs_read_file(fs, "/out.mp4", &data, &len), AFMPEG_OK);
+    assert_true(len > 10000);
+    char path[512];
+    snprintf(path, sizeof path, "%s/mem-out.mp4", media_dir);
+    assert_int_equal(write_host_file(path, data, len), 0);
+    afmpeg_free(data);
+    check_h264_aac_mp4(path);
+    afmpeg_fs_free(fs);
+}
+
+static void test_transcode_host_directory(void **state)
+{
+    (void)state;
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/hostjob", media_dir);
+    assert_int_equal(sh("mkdir -p %s && cp %s/h264_aac.mp4 %s/in.mp4", dir, media_dir, dir), 0);
+    afmpeg_fs *fs;
+    assert_int_equal(afmpeg_fs_new_hostdir(&fs, dir), AFMPEG_OK);
+    afmpeg_result *res = run(fs, transcode_argv);
+    assert_int_equal(afmpeg_result_exit_code(res), 0);
+    afmpeg_result_free(res);
+    afmpeg_fs_free(fs);
+    snprintf(path, sizeof path, "%s/out.mp4", dir);
+    check_h264_aac_mp4(path);
+}
+
+/* -f framemd5 with bitexact flags: the sandbox must equal Debian's native ffmpeg exactly. */
+static void check_decode_parity(const char *name)
+{
+    char *native = sh_capture("cd %s && ffmpeg -nostdin -v error -threads 1 -flags +bitexact "
+                              "-fflags +bitexact -i %s -map 0:v -f framemd5 -", media_dir, name);
+    assert_non_null(native);
+    afmpeg_fs *fs;
+    assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
+    put_media(fs, name, name);
+    const char *argv[] = {"ffmpeg", "-nostdin", "-v", "error", "-flags", "+bitexact", "-fflags",
+                          "+bitexact", "-i", name, "-map", "0:v", "-f", "framemd5", "-", NULL};
+    afmpeg_result *res = run(fs, argv);
+    assert_int_equal(afmpeg_result_exit_code(res), 0);
+    char *a = frame_lines(native), *b = frame_lines(afmpeg_result_stdout(res, NULL));
+    assert_true(strlen(a) > 75 * 40); /* 75 frames of about 50 characters */
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    free(native);
+    afmpeg_result_free(res);
+    afmpeg_fs_free(fs);
+}
+
+static void test_decode_parity_h264(void **state) { (void)state; check_decode_parity("h264_aac.mp4"); }
+static void test_decode_parity_hevc(void **state) { (void)state; check_decode_parity("hevc.mkv"); }
+static void test_decode_parity_vp9(void **state) { (void)state; check_decode_parity("vp9.webm"); }
+
+static void test_bad_option_and_missing_input(void **state)
+{
+    (void)state;
+    afmpeg_fs *fs;
+    assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
+    const char *bad[] = {"ffmpeg", "-hide_banner", "-no_such_option", "x", NULL};
+    afmpeg_result *res = run(fs, bad);
+    assert_int_not_equal(afmpeg_result_exit_code(res), 0);
+    assert_contains(afmpeg_result_stderr(res, NULL), "Unrecognized option 'no_such_option'");
+    afmpeg_result_free(res);
+
+    const char *missing[] = {"ffmpeg", "-hide_banner", "-i", "missing.mp4", "-f", "null", "-",
+                             NULL};
+    res = run(fs, missing);
+    assert_int_not_equal(afmpeg_result_exit_code(res), 0);
+    assert_contains(afmpeg_result_stderr(res, NULL), "missing.mp4: No such file or directory");
+    afmpeg_result_free(res);
+
+    const char *probe_missing[] = {"ffprobe", "-hide_banner", "nothing.mkv", NULL};
+    res = run(fs, probe_missing);
+    assert_int_equal(afmpeg_result_exit_code(res), 1);
+    assert_contains(afmpeg_result_stderr(res, NULL), "nothing.mkv: No such file or directory");
+    afmpeg_result_free(res);
+    afmpeg_fs_free(fs);
+}
+
+static int host_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* Paths that lead outside a host-directory jail fail, and nothing outside is read or written. */
+static void test_path_escapes(void **state)
+{
+    (void)state;
+    char root[512], jail[600], secret[600], path[700];
+    snprintf(root, sizeof root, "%s/escape", media_dir);
+    snprintf(jail, sizeof jail, "%s/jail", root);
+    snprintf(secret, sizeof secret, "%s/secret.raw", root);
+    assert_int_equal(sh("mkdir -p %s/outdir %s && head -c 65536 /dev/urandom > %s && "
+                        "cp %s/h264_aac.mp4 %s/in.mp4 && ln -s ../secret.raw %s/link.raw && "
+                        "ln -s ../outdir %s/linkdir", root, jail, secret, media_dir, jail, jail,
+                        jail), 0);
+    size_t secret_len;
+    void *before = read_host_file(secret, &secret_len);
+    assert_non_null(before);
+
+    afmpeg_fs *fs;
+    assert_int_equal(afmpeg_fs_new_hostdir(&fs, jail), AFMPEG_OK);
+    /* Control: the same read of a file inside the jail works. */
+    assert_int_equal(sh("cp %s %s/inside.raw", secret, jail), 0);
+    const char *control[] = {"ffmpeg", "-hide_banner", "-v", "error", "-f", "rawvideo", "-pix_fmt",
+                             "gray", "-s", "16x16", "-i", "inside.raw", "-f", "rawvideo",
+                             "copy.raw", NULL};
+    afmpeg_result *ok = run(fs, control);
+    assert_int_equal(afmpeg_result_exit_code(ok), 0);
+    afmpeg_result_free(ok);
+    snprintf(path, sizeof path, "%s/copy.raw", jail);
+    assert_true(host_exists(path));
+    unlink(path);
+
+    /* Reading outside: relative climb, absolute host path, symlink out. */
+    const char *reads[] = {"../secret.raw", "/../secret.raw", "../../../../etc/passwd",
+                           "/etc/passwd", "link.raw"};
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+        const char *argv[] = {"ffmpeg", "-hide_banner", "-f", "rawvideo", "-pix_fmt", "gray",
+                              "-s", "16x16", "-i", reads[i], "-f", "rawvideo", "copy.raw", NULL};
+        afmpeg_result *res = run(fs, argv);
+        const char *err = afmpeg_result_stderr(res, NULL);
+        if (afmpeg_result_exit_code(res) == 0)
+            fail_msg("reading %s succeeded", reads[i]);
+        assert_contains(err, reads[i]);
+        if (!strstr(err, "Capabilities insufficient") && !strstr(err, "No such file or directory"))
+            fail_msg("reading %s failed for another reason:\n%s", reads[i], err);
+        afmpeg_result_free(res);
+    }
+    snprintf(path, sizeof path, "%s/copy.raw", jail);
+    assert_false(host_exists(path));
+
+    /* Writing outside: relative climb, through a symlinked directory. */
+    const char *writes[] = {"../escaped.wav", "linkdir/escaped.wav", "link.raw"};
+    for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+        const char *argv[] = {"ffmpeg", "-hide_banner", "-y", "-i", "in.mp4", "-t", "0.5", "-vn",
+                              "-f", "wav", writes[i], NULL};
+        afmpeg_result *res = run(fs, argv);
+        if (afmpeg_result_exit_code(res) == 0)
+            fail_msg("writing %s succeeded", writes[i]);
+        afmpeg_result_free(res);
+    }
+    snprintf(path, sizeof path, "%s/escaped.wav", root);
+    assert_false(host_exists(path));
+    snprintf(path, sizeof path, "%s/outdir/escaped.wav", root);
+    assert_false(host_exists(path));
+    size_t after_len;
+    void *after = read_host_file(secret, &after_len);
+    assert_non_null(after);
+    assert_int_equal(after_len, secret_len);
+    assert_memory_equal(after, before, secret_len);
+    free(after);
+    free(before);
+    afmpeg_fs_free(fs);
+}
+
+/* A guest that traps fails its own job; the next job on the same runtime runs normally. */
+static void test_trap_then_next_job(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *kind;
+        afmpeg_trap trap;
+    } cases[] = {
+        {"unreachable", AFMPEG_TRAP_UNREACHABLE},
+        {"oob", AFMPEG_TRAP_OUT_OF_BOUNDS},
+        {"divzero", AFMPEG_TRAP_DIV_BY_ZERO},
+        {"stack", AFMPEG_TRAP_STACK_EXHAUSTED},
+        /* The guest's own stack lives at the bottom of its memory: overflowing it wraps below
+         * address 0 and faults as out of bounds, never corrupting the guest's data. */
+        {"shadowstack", AFMPEG_TRAP_OUT_OF_BOUNDS},
+    };
+    afmpeg_fs *fs;
+    assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
+    put_media(fs, "h264_aac.mp4", "in.mp4");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *argv[] = {"afmpeg-selftest", cases[i].kind, NULL};
+        afmpeg_result *res = NULL;
+        int err = afmpeg_run(rt, fs, argv, &res);
+        assert_int_equal(err, AFMPEG_ETRAP);
+        assert_non_null(res);
+        assert_int_equal(afmpeg_result_trap(res), cases[i].trap);
+        assert_int_equal(afmpeg_result_exit_code(res), -1);
+        assert_contains(afmpeg_last_error(), afmpeg_trap_name(cases[i].trap));
+        afmpeg_result_free(res);
+
+        const char *next[] = {"ffprobe", "-v", "error", "-show_entries", "stream=codec_name",
+                              "-of", "csv=p=0", "in.mp4", NULL};
+        res = run(fs, next);
+        assert_int_equal(afmpeg_result_exit_code(res), 0);
+        assert_string_equal(afmpeg_result_stdout(res, NULL), "h264\naac\n");
+        afmpeg_result_free(res);
+    }
+    const char *exit42[] = {"afmpeg-selftest", "exit", NULL};
+    afmpeg_result *res = run(fs, exit42);
+    assert_int_equal(afmpeg_result_exit_code(res), 42);
+    assert_int_equal(afmpeg_result_trap(res), AFMPEG_TRAP_NONE);
+    afmpeg_result_free(res);
+    afmpeg_fs_free(fs);
+}
+
+/* Many threads share one runtime; every job's output is exact. */
+#define THREADS 4
+#define JOBS_PER_THREAD 10
+static char *expected_md5;
+
+static void *worker(void *arg)
+{
+    long failures = 0;
+    (void)arg;
+    afmpeg_fs *fs;
+    if (afmpeg_fs_new_memory(&fs))
+        return (void *)1;
+    char path[512];
+    size_t len;
+    snprintf(path, sizeof path, "%s/h264_aac.mp4", media_dir);
+    void *data = read_host_file(path, &len);
+    if (!data || afmpeg_fs_write_file(fs, "in.mp4", data, len))
+        failures++;
+    free(data);
+    const char *argv[] = {"ffmpeg", "-nostdin", "-v", "error", "-flags", "+bitexact", "-fflags",
+                          "+bitexact", "-i", "in.mp4", "-map", "0:v", "-frames:v", "10", "-f",
+                          "framemd5", "-", NULL};
+    for (int i = 0; i < JOBS_PER_THREAD; i++) {
+        afmpeg_result *res = NULL;
+        if (afmpeg_run(rt, fs, argv, &res) || afmpeg_result_exit_code(res) != 0) {
+            failures++;
+        } else {
+            char *got = frame_lines(afmpeg_result_stdout(res, NULL));
+            failures += strcmp(got, expected_md5) != 0;
+            free(got);
+        }
+        afmpeg_result_free(res);
+    }
+    afmpeg_fs_free(fs);
+    return (void *)failures;
+}
+
+static void test_threads_share_runtime(void **state)
+{
+    (void)state;
+    char *native = sh_capture("cd %s && ffmpeg -nostdin -v error -threads 1 -flags +bitexact "
+                              "-fflags +bitexact -i h264_aac.mp4 -map 0:v -frames:v 10 -f "
+                              "framemd5 -", media_dir);
+    assert_non_null(native);
+    expected_md5 = frame_lines(native);
+    free(native);
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, worker, NULL), 0);
+    long failures = 0;
+    for (int i = 0; i < THREADS; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        failures += (long)r;
+    }
+    free(expected_md5);
+    assert_int_equal(failures, 0);
+}
+
+static void test_api_contract(void **state)
+{
+    (void)state;
+    assert_int_equal(afmpeg_version_number(), AFMPEG_VERSION_NUMBER);
+    assert_string_equal(afmpeg_version(), AFMPEG_VERSION);
+    assert_string_equal(afmpeg_errname(AFMPEG_ETRAP), "AFMPEG_ETRAP");
+    assert_string_equal(afmpeg_strerror(AFMPEG_ENOMEM), "out of memory");
+    /* The macros and the init functions agree, field by field. */
+    afmpeg_runtime_options a = AFMPEG_RUNTIME_OPTIONS_INIT, b;
+    memset(&b, 0xff, sizeof b);
+    afmpeg_runtime_options_init(&b);
+    assert_int_equal(a.version, b.version);
+    assert_int_equal(a.memory_limit, b.memory_limit);
+    afmpeg_job_options c = AFMPEG_JOB_OPTIONS_INIT, d;
+    memset(&d, 0xff, sizeof d);
+    afmpeg_job_options_init(&d);
+    assert_int_equal(c.version, d.version);
+    assert_ptr_equal(c.stdin_data, d.stdin_data);
+    assert_int_equal(c.stdin_len, d.stdin_len);
+    assert_ptr_equal(c.on_stdout, d.on_stdout);
+    assert_ptr_equal(c.on_stderr, d.on_stderr);
+    assert_ptr_equal(c.output_payload, d.output_payload);
+    assert_int_equal(c.stderr_limit, d.stderr_limit);
+
+    afmpeg_result *res = (afmpeg_result *)1;
+    afmpeg_fs *fs;
+    assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
+    const char *empty[] = {NULL};
+    assert_int_equal(afmpeg_run(rt, fs, empty, &res), AFMPEG_EINVAL);
+    assert_null(res);
+    assert_contains(afmpeg_last_error(), "argv[0]");
+    assert_int_equal(afmpeg_run(NULL, fs, empty, &res), AFMPEG_EINVAL);
+    const char *unknown[] = {"ffplay", NULL};
+    res = run(fs, unknown);
+    assert_int_equal(afmpeg_result_exit_code(res), 127);
+    assert_contains(afmpeg_result_stderr(res, NULL), "unknown tool 'ffplay'");
+    afmpeg_result_free(res);
+    afmpeg_runtime_options bad = AFMPEG_RUNTIME_OPTIONS_INIT;
+    bad.memory_limit = 5ull << 30;
+    afmpeg_runtime *rt2 = (afmpeg_runtime *)1;
+    assert_int_equal(afmpeg_new(&rt2, &bad), AFMPEG_EINVAL);
+    assert_null(rt2);
+    assert_contains(afmpeg_last_error(), "memory_limit");
+    afmpeg_fs_free(fs);
+    afmpeg_close(NULL);
+    afmpeg_result_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_api_contract),
+        cmocka_unit_test(test_transcode_in_memory),
+        cmocka_unit_test(test_transcode_host_directory),
+        cmocka_unit_test(test_decode_parity_h264),
+        cmocka_unit_test(test_decode_parity_hevc),
+        cmocka_unit_test(test_decode_parity_vp9),
+        cmocka_unit_test(test_bad_option_and_missing_input),
+        cmocka_unit_test(test_path_escapes),
+        cmocka_unit_test(test_trap_then_next_job),
+        cmocka_unit_test(test_threads_share_runtime),
+    };
+    return cmocka_run_group_tests_name("engine", tests, setup, teardown);
+}
