@@ -89,7 +89,8 @@ test-unit: $(UNIT_TESTS)
 
 test: deps
 	$(MAKE) test-build
-	AFMPEG_CLI=$(BUILD)/afmpeg tests/run.sh $(UNIT_TESTS) $(ENGINE_TESTS) tests/cli/run.sh
+	AFMPEG_CLI=$(BUILD)/afmpeg tests/run.sh tests/header/run.sh $(UNIT_TESTS) $(ENGINE_TESTS) \
+	    tests/cli/run.sh
 
 test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(BUILD)/afmpeg
 

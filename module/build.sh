@@ -10,6 +10,9 @@
 # nothing changed only checks the stamps. CACHE is $AFMPEG_CACHE_DIR, else
 # $XDG_CACHE_HOME/afmpeg, else ~/.cache/afmpeg. JOBS sets the parallelism (default: nproc).
 set -euo pipefail
+# Run by make, maybe recursively: the builds inside (openh264, FFmpeg) are make's of their own and
+# must not inherit the outer make's flags, jobserver or directory messages.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: module/build.sh OUTDIR}
 . "$here/versions.env"

@@ -260,28 +260,34 @@ static void afm_rt_on_fault(int sig, siginfo_t *info, void *uctx)
  * Per-thread state
  * ------------------------------------------------------------------------------------------ */
 
+/* Disables and frees the thread's alternate signal stack, unless the thread is running on it (a
+ * destructor called from a signal handler?): then it cannot be freed under our feet, and is left
+ * to the process. */
+static void afm_rt_release_altstack(afm_rt_thread *t)
+{
+    if (t->altstack == NULL)
+        return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *sp = (char *)t->altstack + page;
+    stack_t cur;
+    int ours = sigaltstack(NULL, &cur) == 0 && cur.ss_sp == sp && !(cur.ss_flags & SS_DISABLE);
+    if (ours && (cur.ss_flags & SS_ONSTACK))
+        return;
+    if (ours) {
+        stack_t off;
+        memset(&off, 0, sizeof(off));
+        off.ss_flags = SS_DISABLE;
+        sigaltstack(&off, NULL);
+    }
+    AFM_RT_VG_STACK_DEREGISTER(t->altstack_vg_id);
+    munmap(t->altstack, t->altstack_len);
+    t->altstack = NULL;
+}
+
 static void afm_rt_thread_destroy(void *p)
 {
     afm_rt_thread *t = p;
-    if (t->altstack != NULL) {
-        size_t page = (size_t)sysconf(_SC_PAGESIZE);
-        void *sp = (char *)t->altstack + page;
-        stack_t cur;
-        int ours = sigaltstack(NULL, &cur) == 0 && cur.ss_sp == sp && !(cur.ss_flags & SS_DISABLE);
-        if (ours && (cur.ss_flags & SS_ONSTACK)) {
-            /* Running on it (a destructor called from a signal handler?): it cannot be freed
-             * under our feet, so it is left to the process. */
-        } else {
-            if (ours) {
-                stack_t off;
-                memset(&off, 0, sizeof(off));
-                off.ss_flags = SS_DISABLE;
-                sigaltstack(&off, NULL);
-            }
-            AFM_RT_VG_STACK_DEREGISTER(t->altstack_vg_id);
-            munmap(t->altstack, t->altstack_len);
-        }
-    }
+    afm_rt_release_altstack(t);
     if (afm_rt_self == t)
         afm_rt_self = NULL;
     free(t);
@@ -363,14 +369,8 @@ static int afm_rt_thread_get(afm_rt_thread **out)
     if (err == 0) {
         /* The key's destructor frees the state and the alternate stack at thread exit. */
         err = -pthread_setspecific(afm_rt_key, t);
-        if (err != 0 && t->altstack != NULL) {
-            stack_t off;
-            memset(&off, 0, sizeof(off));
-            off.ss_flags = SS_DISABLE;
-            sigaltstack(&off, NULL);
-            AFM_RT_VG_STACK_DEREGISTER(t->altstack_vg_id);
-            munmap(t->altstack, t->altstack_len);
-        }
+        if (err != 0)
+            afm_rt_release_altstack(t);
     }
     if (err != 0) {
         free(t);

@@ -9,7 +9,7 @@ src=${1:?usage: link.sh FFMPEG_BUILD_DIR OUT.wasm}
 out=${2:?usage: link.sh FFMPEG_BUILD_DIR OUT.wasm}
 cd "$src"
 var() { # the value of FFmpeg's configured make variables
-    make -s -f - print <<MK
+    make -s --no-print-directory -f - print <<MK
 include ffbuild/config.mak
 print:
 	@echo \$($1)
