@@ -90,6 +90,10 @@ build_wasm() {
           --extra-ldflags="$FFMPEG_EXTRA_LDFLAGS -L$prefix/lib" \
           --extra-libs="$FFMPEG_EXTRA_LIBS" > "$wasm_dir/configure.log" 2>&1 ) ||
         { tail -n 30 "$work/ffmpeg/ffbuild/config.log" >&2; log "ffmpeg configure failed"; exit 1; }
+    if grep -q 'did not match anything' "$wasm_dir/configure.log"; then
+        grep 'did not match anything' "$wasm_dir/configure.log" >&2
+        log "ffmpeg.conf names a component configure does not know"; exit 1
+    fi
 
     log "ffmpeg: build (-j$JOBS)"
     ( cd "$work/ffmpeg" && make -s -j"$JOBS" > "$wasm_dir/make.log" 2>&1 ) ||

@@ -22,7 +22,7 @@ enum {
     W_ENOSPC = 51, W_ENOSYS = 52, W_ENOTDIR = 54, W_ENOTEMPTY = 55, W_ENOTSUP = 58,
     W_EOVERFLOW = 61, W_EPERM = 63, W_ESPIPE = 70, W_EXDEV = 75, W_ENOTCAPABLE = 76
 };
-enum { FT_UNKNOWN = 0, FT_CHARACTER_DEVICE = 2, FT_DIRECTORY = 3, FT_REGULAR_FILE = 4 };
+enum { FT_UNKNOWN = 0, FT_DIRECTORY = 3, FT_REGULAR_FILE = 4 };
 enum { OFLAG_CREAT = 1, OFLAG_DIRECTORY = 2, OFLAG_EXCL = 4, OFLAG_TRUNC = 8 };
 enum { FDFLAG_APPEND = 1 };
 enum { WHENCE_SET = 0, WHENCE_CUR = 1, WHENCE_END = 2 };
@@ -474,11 +474,8 @@ u32 Z_wasi_snapshot_preview1Z_fd_filestat_get(W *w, u32 fd, u32 out)
     } else {
         st.type = AFMPEG_FS_TYPE_UNKNOWN;
     }
-    uint32_t e = put_filestat(w, out, &st);
-    if (e == W_ESUCCESS && (f->kind == AFM_FD_STDIN || f->kind == AFM_FD_STDOUT ||
-                            f->kind == AFM_FD_STDERR))
-        put_u8(w, out + 16, FT_CHARACTER_DEVICE);
-    return e;
+    /* stdio is neither a file nor a terminal to the guest: type unknown, as fd_fdstat_get says. */
+    return put_filestat(w, out, &st);
 }
 
 /* Output to stdout/stderr: the caller's callback, else the capture buffer. */
@@ -625,14 +622,13 @@ u32 Z_wasi_snapshot_preview1Z_fd_readdir(W *w, u32 fd, u32 buf, u32 len, u64 coo
         return W_ENOTDIR;
     if (!gptr(w, buf, len))
         return W_EFAULT;
-    void *h = f->handle;
-    int opened = 0;
-    if (!h) { /* the preopened root has no handle of its own until listed */
-        int r = w->fs->ops.open(w->fs->payload, f->path, AFMPEG_FS_READ | AFMPEG_FS_DIRECTORY, &h);
+    if (!f->handle) { /* the preopened root gets a handle of its own when first listed */
+        int r = w->fs->ops.open(w->fs->payload, f->path, AFMPEG_FS_READ | AFMPEG_FS_DIRECTORY,
+                                &f->handle);
         if (r < 0)
             return werr(r);
-        opened = 1;
     }
+    void *h = f->handle;
     uint32_t pos = 0;
     uint32_t err = W_ESUCCESS;
     for (uint64_t i = cookie; pos < len; i++) {
@@ -659,8 +655,6 @@ u32 Z_wasi_snapshot_preview1Z_fd_readdir(W *w, u32 fd, u32 buf, u32 len, u64 coo
         memcpy(w->mem->data + buf + pos, d.name, n);
         pos += n;
     }
-    if (opened)
-        w->fs->ops.close(w->fs->payload, h);
     if (err)
         return err;
     return put_u32(w, used, pos) ? W_ESUCCESS : W_EFAULT;

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The module has every component afmpeg promises (the engine issue's list), asked of the sandboxed
+# ffmpeg itself. One check per kind; a failure names what is missing. Ends "N passed, N failed".
+set -u
+cli=$(realpath "${AFMPEG_CLI:-build/afmpeg}")
+scratch=$(mktemp -d /tmp/afmpeg-comp-XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+cd "$scratch"
+passed=0 failed=0
+
+# names KIND: the names ffmpeg lists for -KIND, one per line (comma lists split).
+names() {
+    "$cli" ffmpeg -hide_banner "-$1" 2>/dev/null | case "$1" in
+        demuxers|muxers) awk '/^ --/{go=1; next} go && NF>=2 {print $2}' | tr ',' '\n' ;;
+        decoders|encoders) awk '/^ ------/{go=1; next} go && NF>=2 {print $2}' ;;
+        filters) awk '/^ [T.][S.][C.] /{print $2}' ;;
+        bsfs) awk 'NR>1 {print $1}' ;;
+        protocols) awk '/^Output:/{exit} NF==1 && !/:$/ {print $1}' ;;
+    esac
+}
+expect() { # KIND NAME...
+    local kind=$1; shift
+    local have; have=$(names "$kind" | sort -u)
+    local missing=()
+    for n in "$@"; do grep -qx -- "$n" <<<"$have" || missing+=("$n"); done
+    if [ ${#missing[@]} -eq 0 ]; then passed=$((passed + 1)); echo "ok   $kind: all $# present"
+    else failed=$((failed + 1)); echo "FAIL $kind: missing ${missing[*]}"; fi
+}
+
+expect demuxers mov mp4 m4a matroska webm avi mp3 wav ogg flac aac mpegts image2 png_pipe \
+    jpeg_pipe webp_pipe concat srt webvtt ass hls rawvideo s16le f32le
+expect muxers mov mp4 ipod matroska webm avi mp3 wav ogg flac adts mpegts image2 image2pipe srt \
+    webvtt ass hls dash segment null framemd5 md5 crc rawvideo s16le f32le
+expect decoders h264 hevc vp8 vp9 mpeg4 mjpeg png webp aac mp3float opus vorbis flac pcm_s16le \
+    pcm_f32le rawvideo srt subrip webvtt mov_text ass
+expect encoders libopenh264 aac png mjpeg flac pcm_s16le rawvideo wrapped_avframe srt subrip \
+    webvtt mov_text
+expect filters scale format fps setpts asetpts trim atrim aresample aformat volume amix concat \
+    overlay pad crop xfade split asplit thumbnail select null anull cropdetect blackdetect \
+    silencedetect ebur128
+expect bsfs h264_mp4toannexb hevc_mp4toannexb aac_adtstoasc
+expect protocols file pipe
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
