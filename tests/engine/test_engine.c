@@ -334,6 +334,78 @@ static void test_threads_share_runtime(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* Per-job stdio: standard input from a buffer, output to callbacks, standard error bounded to
+ * its tail. */
+typedef struct sink {
+    size_t out_bytes, err_bytes;
+} sink;
+
+static int count_out(const void *data, size_t len, void *payload)
+{
+    (void)data;
+    ((sink *)payload)->out_bytes += len;
+    return 0;
+}
+
+static int count_err(const void *data, size_t len, void *payload)
+{
+    (void)data;
+    ((sink *)payload)->err_bytes += len;
+    return 0;
+}
+
+static void test_job_stdio(void **state)
+{
+    (void)state;
+    afmpeg_fs *fs;
+    assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
+    char path[512];
+    size_t len;
+    /* Matroska streams from a pipe (an MP4 with its index at the end does not). */
+    snprintf(path, sizeof path, "%s/hevc.mkv", media_dir);
+    void *input = read_host_file(path, &len);
+    assert_non_null(input);
+
+    /* stdin in, framemd5 out through the callback. */
+    sink s = {0, 0};
+    afmpeg_job_options opts = AFMPEG_JOB_OPTIONS_INIT;
+    opts.stdin_data = input;
+    opts.stdin_len = len;
+    opts.on_stdout = count_out;
+    opts.on_stderr = count_err;
+    opts.output_payload = &s;
+    const char *md5[] = {"ffmpeg", "-nostdin", "-i", "pipe:0", "-map", "0:v", "-frames:v", "5",
+                         "-f", "framemd5", "-", NULL};
+    afmpeg_result *res = NULL;
+    assert_int_equal(afmpeg_run_ex(rt, fs, md5, &opts, &res), AFMPEG_OK);
+    assert_int_equal(afmpeg_result_exit_code(res), 0);
+    assert_true(s.out_bytes > 5 * 40);
+    assert_true(s.err_bytes > 0); /* the banner and stream info went to the callback */
+    size_t n;
+    afmpeg_result_stdout(res, &n);
+    assert_int_equal(n, 0);
+    afmpeg_result_stderr(res, &n);
+    assert_int_equal(n, 0);
+    afmpeg_result_free(res);
+
+    /* stderr captured but bounded: the last 200 bytes are kept. */
+    afmpeg_job_options small = AFMPEG_JOB_OPTIONS_INIT;
+    small.stderr_limit = 200;
+    const char *chatty[] = {"ffmpeg", "-nostdin", "-i", "pipe:0", "-t", "1", "-f", "null", "-",
+                            NULL};
+    small.stdin_data = input;
+    small.stdin_len = len;
+    assert_int_equal(afmpeg_run_ex(rt, fs, chatty, &small, &res), AFMPEG_OK);
+    assert_int_equal(afmpeg_result_exit_code(res), 0);
+    const char *err = afmpeg_result_stderr(res, &n);
+    assert_int_equal(n, 200);
+    assert_int_equal(strlen(err), 200);
+    assert_non_null(strstr(err, "muxing overhead")); /* FFmpeg's very last line */
+    afmpeg_result_free(res);
+    free(input);
+    afmpeg_fs_free(fs);
+}
+
 /* Two runtimes on two threads trap at the same time: trap state is per thread, so each job sees
  * its own trap and the jobs in between run normally. */
 static void *trapper(void *arg)
@@ -438,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_trap_then_next_job),
         cmocka_unit_test(test_threads_share_runtime),
         cmocka_unit_test(test_traps_on_two_threads),
+        cmocka_unit_test(test_job_stdio),
     };
     return cmocka_run_group_tests_name("engine", tests, setup, teardown);
 }
