@@ -5,6 +5,7 @@
 #   make test       set-up + build, then every test suite
 #   make SAN=1 test the same under AddressSanitizer + UndefinedBehaviorSanitizer (host code)
 #   make test-valgrind  the unit and engine suites under valgrind
+#   make bench      benchmarks (pool scaling, cancel latency), as a Markdown report
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 BUILD   ?= build
@@ -102,7 +103,15 @@ test-valgrind: deps
 	$(MAKE) test-build
 	TEST_WRAPPER="$(VALGRIND)" tests/run.sh $(UNIT_TESTS) $(ENGINE_TESTS)
 
+# Benchmarks: measured in one run, reported as ratios (bench/README.md).
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libafmpeg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AFM_CFLAGS) $< -o $@ $(BUILD)/libafmpeg.a $(LDLIBS)
+
+bench: $(BUILD)/bench/bench_pool
+	$(BUILD)/bench/bench_pool examples/sample.mp4 8 | tee $(BUILD)/bench-pool.md
+
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps demo module test test-build test-unit test-valgrind clean
+.PHONY: all deps demo module test test-build test-unit test-valgrind bench clean

@@ -15,8 +15,19 @@
  *                    ... afmpeg_fs_free()
  *                    The only files a job can see. Thread-safe for the built-in kinds (an internal
  *                    lock); a custom one is as thread-safe as its callbacks.
+ *   afmpeg_pool      afmpeg_pool_new() ... afmpeg_pool_run() ... afmpeg_pool_close()
+ *                    N instances for running jobs in parallel; thread-safe like a runtime.
  *   afmpeg_result    made by afmpeg_run(), freed by afmpeg_result_free(). Owned by the caller;
  *                    not shared, so any one thread may read it.
+ *   afmpeg_cancel_token  afmpeg_cancel_token_new() ... afmpeg_cancel() ... _free()
+ *                    Owned by the caller; afmpeg_cancel() from any thread stops its jobs.
+ *
+ * Limits
+ * ------
+ * Guest memory, wall time, bytes written and open files are limited by default (see
+ * afmpeg_runtime_options); a job that hits a limit fails alone and the runtime goes on.
+ * afmpeg uses SIGSEGV/SIGBUS (chained to the application's handlers) and one real-time signal,
+ * SIGRTMIN + 5 (tagged; others are passed on), to stop running guests: see docs/sandbox.md.
  *
  * Errors
  * ------
@@ -82,7 +93,10 @@ AFMPEG_API const char *afmpeg_version(void);
     X(EACCES, -10, "path outside the filesystem")                                              \
     X(EISDIR, -11, "is a directory")                                                           \
     X(ENOTDIR, -12, "not a directory")                                                         \
-    X(ECLOSED, -13, "the runtime is closed")
+    X(ECLOSED, -13, "the runtime is closed")                                                   \
+    X(ECANCELLED, -14, "the job was cancelled")                                                \
+    X(ETIMEDOUT, -15, "the job ran past its deadline")                                         \
+    X(ELIMIT, -16, "the job exceeded a limit")
 
 typedef enum afmpeg_error {
 #define AFMPEG_X_ENUM(name, value, msg) AFMPEG_##name = value,
@@ -237,14 +251,24 @@ typedef struct afmpeg_runtime afmpeg_runtime;
 
 #define AFMPEG_RUNTIME_OPTIONS_VERSION 1
 
+/* Limits. Every one is on by default; a runtime's options set its defaults, and a job's options
+ * override them for that job. 0 always means "the default". */
 typedef struct afmpeg_runtime_options {
     unsigned version;      /* AFMPEG_RUNTIME_OPTIONS_VERSION */
     /* Largest linear memory a guest may grow to, in bytes (rounded down to 64 KiB pages, at
-     * most 4 GiB). 0 means the default, 512 MiB. */
+     * most 4 GiB). 0 means the default, 512 MiB. Past it, the guest's allocations fail. */
     uint64_t memory_limit;
+    /* Wall-clock time a job may run, from when it starts running (not while it queues), in
+     * milliseconds. 0: one hour. Past it the job stops with AFMPEG_ETIMEDOUT. */
+    uint64_t timeout_ms;
+    /* Bytes a job may write to its files, in all. 0: 64 GiB. Past it the job stops with
+     * AFMPEG_ELIMIT; what it wrote before stays, other files are untouched. */
+    uint64_t output_limit;
+    /* Files a job may have open at once. 0: 256. Past it the job stops with AFMPEG_ELIMIT. */
+    unsigned max_open_files;
 } afmpeg_runtime_options;
 
-#define AFMPEG_RUNTIME_OPTIONS_INIT {AFMPEG_RUNTIME_OPTIONS_VERSION, 0}
+#define AFMPEG_RUNTIME_OPTIONS_INIT {AFMPEG_RUNTIME_OPTIONS_VERSION, 0, 0, 0, 0}
 
 /* Fills *opts with the defaults, as AFMPEG_RUNTIME_OPTIONS_INIT does. */
 AFMPEG_API void afmpeg_runtime_options_init(afmpeg_runtime_options *opts);
@@ -264,6 +288,25 @@ AFMPEG_API void afmpeg_close(afmpeg_runtime *rt);
 
 typedef struct afmpeg_result afmpeg_result;
 
+/*
+ * A cancel token, owned by the caller. Hand it to one or more jobs (afmpeg_job_options.cancel);
+ * afmpeg_cancel() from any thread, at any time, stops them: a job still queued returns
+ * AFMPEG_ECANCELLED at once, a running one stops within milliseconds (also when the guest is in
+ * a loop that never calls the host). Cancellation is sticky: a job started later with a cancelled
+ * token returns AFMPEG_ECANCELLED without running. Thread-safe.
+ */
+typedef struct afmpeg_cancel_token afmpeg_cancel_token;
+
+/* Constructor. Any thread. */
+AFMPEG_API int afmpeg_cancel_token_new(afmpeg_cancel_token **out);
+/* Destructor. No job may be using the token. NULL is a no-op. */
+AFMPEG_API void afmpeg_cancel_token_free(afmpeg_cancel_token *token);
+/* Cancels every job using the token, now and later. Any thread, also from a progress or output
+ * callback. */
+AFMPEG_API void afmpeg_cancel(afmpeg_cancel_token *token);
+/* 1 once afmpeg_cancel() was called on the token, else 0. Any thread. */
+AFMPEG_API int afmpeg_cancel_requested(const afmpeg_cancel_token *token);
+
 /* Receives guest output as it is written. Return 0 to go on; non-zero makes the guest's write
  * fail (EIO). `data` is valid during the call only. */
 typedef int (*afmpeg_output_fn)(const void *data, size_t len, void *payload);
@@ -281,9 +324,16 @@ typedef struct afmpeg_job_options {
     void *output_payload;        /* passed to on_stdout and on_stderr */
     /* Most bytes of standard error kept in the result (the tail is kept). 0: 1 MiB. */
     size_t stderr_limit;
+    /* Stops the job when cancelled; borrowed for the call. NULL: none. */
+    afmpeg_cancel_token *cancel;
+    /* This job's limits; 0 takes the runtime's (see afmpeg_runtime_options). */
+    uint64_t timeout_ms;
+    uint64_t memory_limit;
+    uint64_t output_limit;
+    unsigned max_open_files;
 } afmpeg_job_options;
 
-#define AFMPEG_JOB_OPTIONS_INIT {AFMPEG_JOB_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0}
+#define AFMPEG_JOB_OPTIONS_INIT {AFMPEG_JOB_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0}
 
 /* Fills *opts with the defaults, as AFMPEG_JOB_OPTIONS_INIT does. */
 AFMPEG_API void afmpeg_job_options_init(afmpeg_job_options *opts);
@@ -295,12 +345,15 @@ AFMPEG_API void afmpeg_job_options_init(afmpeg_job_options *opts);
  *         its last component counts). Copied.
  * fs:     the job's filesystem, its root "/" and current directory. Borrowed for the call.
  * opts:   NULL for defaults.
- * out:    on AFMPEG_OK, or AFMPEG_ETRAP, a new result the caller frees with
- *         afmpeg_result_free(); NULL on any other error.
+ * out:    a new result the caller frees with afmpeg_result_free(), whenever the guest ran
+ *         (AFMPEG_OK, AFMPEG_ETRAP, AFMPEG_ECANCELLED, AFMPEG_ETIMEDOUT, AFMPEG_ELIMIT); NULL
+ *         when it did not.
  *
- * Returns AFMPEG_OK when the guest ran to its exit, whatever its exit code. AFMPEG_ETRAP when
- * the guest trapped (the result says which trap, and holds the output so far); the runtime stays
- * usable. Other errors are the host's (invalid argument, out of memory, closed runtime).
+ * Returns AFMPEG_OK when the guest ran to its exit, whatever its exit code. When the guest was
+ * stopped (it trapped, was cancelled, ran past its deadline or over a limit), the matching error,
+ * with the result holding the output so far; afmpeg_last_error() says what happened. The runtime
+ * stays usable after all of these. Other errors are the host's (invalid argument, out of memory,
+ * closed runtime) or a cancel before the job started (AFMPEG_ECANCELLED, no result).
  * Thread-safe: calls on one runtime run one at a time, in turn.
  */
 AFMPEG_API int afmpeg_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
@@ -309,7 +362,7 @@ AFMPEG_API int afmpeg_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *
 AFMPEG_API int afmpeg_run_ex(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
                              const afmpeg_job_options *opts, afmpeg_result **out);
 
-/* The guest's exit status (0 success); -1 if it trapped. */
+/* The guest's exit status (0 success); -1 if it was stopped (trap, cancel, deadline, limit). */
 AFMPEG_API int afmpeg_result_exit_code(const afmpeg_result *res);
 /* How the guest trapped, or AFMPEG_TRAP_NONE. */
 AFMPEG_API afmpeg_trap afmpeg_result_trap(const afmpeg_result *res);
@@ -320,6 +373,56 @@ AFMPEG_API const char *afmpeg_result_stdout(const afmpeg_result *res, size_t *le
 AFMPEG_API const char *afmpeg_result_stderr(const afmpeg_result *res, size_t *len);
 /* Destructor. NULL is a no-op. */
 AFMPEG_API void afmpeg_result_free(afmpeg_result *res);
+
+/* ---------------------------------------------------------------------------------------------
+ * Pool
+ *
+ * N instances of the one compiled module, for running jobs in parallel. A job takes any free
+ * instance; beyond N, callers queue in arrival order. Instances are made per job and released
+ * after it, so an idle pool holds no guest memory. Thread-safe, like a runtime.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct afmpeg_pool afmpeg_pool;
+
+#define AFMPEG_POOL_OPTIONS_VERSION 1
+
+typedef struct afmpeg_pool_options {
+    unsigned version;                 /* AFMPEG_POOL_OPTIONS_VERSION */
+    unsigned instances;               /* 0: the number of online CPUs */
+    afmpeg_runtime_options runtime;   /* the jobs' default limits */
+} afmpeg_pool_options;
+
+#define AFMPEG_POOL_OPTIONS_INIT {AFMPEG_POOL_OPTIONS_VERSION, 0, AFMPEG_RUNTIME_OPTIONS_INIT}
+
+/* Fills *opts with the defaults, as AFMPEG_POOL_OPTIONS_INIT does. */
+AFMPEG_API void afmpeg_pool_options_init(afmpeg_pool_options *opts);
+
+/* Constructor. `opts` may be NULL. Any thread. */
+AFMPEG_API int afmpeg_pool_new(afmpeg_pool **out, const afmpeg_pool_options *opts);
+
+/* Runs a job on a free instance, as afmpeg_run_ex() does on a runtime. Thread-safe. */
+AFMPEG_API int afmpeg_pool_run(afmpeg_pool *pool, afmpeg_fs *fs, const char *const *argv,
+                               const afmpeg_job_options *opts, afmpeg_result **out);
+
+typedef struct afmpeg_pool_stats {
+    unsigned instances;    /* the pool's size */
+    unsigned running;      /* jobs running now */
+    unsigned queued;       /* callers waiting for an instance */
+    uint64_t idle_bytes;   /* host memory an idle instance holds (no guest memory) */
+} afmpeg_pool_stats;
+
+/* A snapshot of the pool's state. Thread-safe. */
+AFMPEG_API int afmpeg_pool_stats_get(afmpeg_pool *pool, afmpeg_pool_stats *out);
+
+/* How afmpeg_pool_close() treats jobs still running. */
+typedef enum afmpeg_close_mode {
+    AFMPEG_CLOSE_WAIT = 0,   /* let running jobs finish */
+    AFMPEG_CLOSE_CANCEL = 1  /* cancel them (they return AFMPEG_ECANCELLED) */
+} afmpeg_close_mode;
+
+/* Destructor. Queued callers return AFMPEG_ECLOSED at once; running jobs finish or are cancelled
+ * as `mode` says; returns when none is left. NULL is a no-op. */
+AFMPEG_API void afmpeg_pool_close(afmpeg_pool *pool, afmpeg_close_mode mode);
 
 #ifdef __cplusplus
 }

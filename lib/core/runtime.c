@@ -2,8 +2,10 @@
  * callers arrived (a ticket queue), each on a fresh guest instance with its own WASI state. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "core/errors.h"
 #include "rt/rt.h"
 #include "wasi/wasi.h"
@@ -12,16 +14,54 @@
 #define PAGE_SIZE 65536u
 #define DEFAULT_MEMORY_LIMIT (512ull << 20)
 #define MAX_MEMORY_LIMIT (4ull << 30)
+#define DEFAULT_TIMEOUT_MS (3600ull * 1000)
+#define DEFAULT_OUTPUT_LIMIT (64ull << 30)
+#define DEFAULT_MAX_OPEN_FILES 256u
+#define MAX_OPEN_FILES (AFM_WASI_MAX_FDS - 4)
+
+/* A caller waiting for a slot, in arrival order. */
+typedef struct waiter {
+    struct waiter *next;
+} waiter;
+
+/* A job between its turn and its end, for afmpeg_pool_close(CANCEL). */
+typedef struct running_job {
+    struct running_job *next;
+    afm_rt_ctl *ctl;
+} running_job;
+
+/* The limits a job runs with. */
+typedef struct limits {
+    uint64_t memory_limit, timeout_ms, output_limit;
+    unsigned max_open_files;
+} limits;
 
 struct afmpeg_runtime {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    uint64_t next_ticket;  /* handed to the next caller */
-    uint64_t serving;      /* the ticket whose job may run */
-    int running;           /* a job is between its turn and its end */
-    int waiting;           /* callers inside afmpeg_run_ex waiting for their turn */
+    waiter *head, **tail;  /* callers waiting for a slot, first come first served */
+    running_job *jobs;     /* jobs running now */
+    unsigned slots;        /* jobs that may run at once: 1 for a runtime, N for a pool */
+    unsigned running, queued;
     int closed;
-    uint32_t max_pages;
+    limits defaults;
+};
+
+struct afmpeg_pool {
+    afmpeg_runtime *rt;
+};
+
+/* A job registered on a cancel token, so afmpeg_cancel() can reach it, queued or running. */
+typedef struct token_job {
+    struct token_job *next;
+    afm_rt_ctl *ctl;
+    afmpeg_runtime *rt;
+} token_job;
+
+struct afmpeg_cancel_token {
+    pthread_mutex_t lock;
+    _Atomic int cancelled;
+    token_job *jobs;
 };
 
 struct afmpeg_result {
@@ -52,51 +92,87 @@ void afmpeg_job_options_init(afmpeg_job_options *opts)
     *opts = d;
 }
 
+void afmpeg_pool_options_init(afmpeg_pool_options *opts)
+{
+    afmpeg_pool_options d = AFMPEG_POOL_OPTIONS_INIT;
+    *opts = d;
+}
+
+/* Checks a memory limit (0 allowed: the default). `who` names the caller for the message. */
+static int check_memory_limit(const char *who, uint64_t limit)
+{
+    if (limit > MAX_MEMORY_LIMIT)
+        return afm_error(AFMPEG_EINVAL, "%s: memory_limit %llu is over 4 GiB", who,
+                         (unsigned long long)limit);
+    if (limit && limit < PAGE_SIZE)
+        return afm_error(AFMPEG_EINVAL, "%s: memory_limit %llu is under one 64 KiB page", who,
+                         (unsigned long long)limit);
+    return AFMPEG_OK;
+}
+
+static int check_open_files(const char *who, unsigned n)
+{
+    if (n > MAX_OPEN_FILES)
+        return afm_error(AFMPEG_EINVAL, "%s: max_open_files %u is over %d", who, n,
+                         MAX_OPEN_FILES);
+    return AFMPEG_OK;
+}
+
+static int runtime_new(afmpeg_runtime **out, const afmpeg_runtime_options *opts, unsigned slots,
+                       const char *who)
+{
+    afmpeg_runtime_options o = AFMPEG_RUNTIME_OPTIONS_INIT;
+    if (opts) {
+        if (opts->version < 1 || opts->version > AFMPEG_RUNTIME_OPTIONS_VERSION)
+            return afm_error(AFMPEG_EINVAL, "%s: options version %u is not supported "
+                             "(this library knows up to %d)", who, opts->version,
+                             AFMPEG_RUNTIME_OPTIONS_VERSION);
+        o = *opts;
+    }
+    int err = check_memory_limit(who, o.memory_limit);
+    if (!err)
+        err = check_open_files(who, o.max_open_files);
+    if (err)
+        return err;
+
+    pthread_once(&module_once, module_init);
+    if (module_status)
+        return afm_error(AFMPEG_EMODULE, "%s: installing the signal handlers failed: %s", who,
+                         strerror(-module_status));
+
+    afmpeg_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return afm_error(AFMPEG_ENOMEM, "%s: out of memory", who);
+    pthread_mutex_init(&rt->lock, NULL);
+    pthread_cond_init(&rt->cond, NULL);
+    rt->tail = &rt->head;
+    rt->slots = slots;
+    rt->defaults.memory_limit = o.memory_limit ? o.memory_limit : DEFAULT_MEMORY_LIMIT;
+    rt->defaults.timeout_ms = o.timeout_ms ? o.timeout_ms : DEFAULT_TIMEOUT_MS;
+    rt->defaults.output_limit = o.output_limit ? o.output_limit : DEFAULT_OUTPUT_LIMIT;
+    rt->defaults.max_open_files = o.max_open_files ? o.max_open_files : DEFAULT_MAX_OPEN_FILES;
+    *out = rt;
+    return AFMPEG_OK;
+}
+
 int afmpeg_new(afmpeg_runtime **out, const afmpeg_runtime_options *opts)
 {
     afm_error_clear();
     if (!out)
         return afm_error(AFMPEG_EINVAL, "afmpeg_new: out is NULL");
     *out = NULL;
-    afmpeg_runtime_options o = AFMPEG_RUNTIME_OPTIONS_INIT;
-    if (opts) {
-        if (opts->version < 1 || opts->version > AFMPEG_RUNTIME_OPTIONS_VERSION)
-            return afm_error(AFMPEG_EINVAL, "afmpeg_new: options version %u is not supported "
-                             "(this library knows up to %d)", opts->version,
-                             AFMPEG_RUNTIME_OPTIONS_VERSION);
-        o = *opts;
-    }
-    uint64_t limit = o.memory_limit ? o.memory_limit : DEFAULT_MEMORY_LIMIT;
-    if (limit > MAX_MEMORY_LIMIT)
-        return afm_error(AFMPEG_EINVAL, "afmpeg_new: memory_limit %llu is over 4 GiB",
-                         (unsigned long long)limit);
-    if (limit < PAGE_SIZE)
-        return afm_error(AFMPEG_EINVAL, "afmpeg_new: memory_limit %llu is under one 64 KiB page",
-                         (unsigned long long)limit);
-
-    pthread_once(&module_once, module_init);
-    if (module_status)
-        return afm_error(AFMPEG_EMODULE, "afmpeg_new: installing the fault handlers failed: %s",
-                         strerror(-module_status));
-
-    afmpeg_runtime *rt = calloc(1, sizeof *rt);
-    if (!rt)
-        return afm_error(AFMPEG_ENOMEM, "afmpeg_new: out of memory");
-    pthread_mutex_init(&rt->lock, NULL);
-    pthread_cond_init(&rt->cond, NULL);
-    rt->max_pages = (uint32_t)(limit / PAGE_SIZE);
-    *out = rt;
-    return AFMPEG_OK;
+    return runtime_new(out, opts, 1, "afmpeg_new");
 }
 
-void afmpeg_close(afmpeg_runtime *rt)
+static void runtime_close(afmpeg_runtime *rt, afmpeg_close_mode mode)
 {
-    if (!rt)
-        return;
     pthread_mutex_lock(&rt->lock);
     rt->closed = 1;
+    if (mode == AFMPEG_CLOSE_CANCEL)
+        for (running_job *j = rt->jobs; j; j = j->next)
+            afm_rt_stop(j->ctl, AFMPEG_ECANCELLED);
     pthread_cond_broadcast(&rt->cond);
-    while (rt->running || rt->waiting)
+    while (rt->running || rt->queued)
         pthread_cond_wait(&rt->cond, &rt->lock);
     pthread_mutex_unlock(&rt->lock);
     pthread_cond_destroy(&rt->cond);
@@ -104,47 +180,160 @@ void afmpeg_close(afmpeg_runtime *rt)
     free(rt);
 }
 
-/* Waits for the caller's turn. 0, or AFMPEG_ECLOSED if the runtime closed meanwhile. */
-static int take_turn(afmpeg_runtime *rt)
+void afmpeg_close(afmpeg_runtime *rt)
 {
-    pthread_mutex_lock(&rt->lock);
-    uint64_t ticket = rt->next_ticket++;
-    rt->waiting++;
-    while (!rt->closed && (ticket != rt->serving || rt->running))
-        pthread_cond_wait(&rt->cond, &rt->lock);
-    rt->waiting--;
-    int err = 0;
-    if (rt->closed) {
-        err = AFMPEG_ECLOSED;
-        pthread_cond_broadcast(&rt->cond); /* afmpeg_close waits for the queue to empty */
-    } else {
-        rt->running = 1;
+    if (rt)
+        runtime_close(rt, AFMPEG_CLOSE_WAIT);
+}
+
+/* ---- cancel tokens ------------------------------------------------------------------------- */
+
+int afmpeg_cancel_token_new(afmpeg_cancel_token **out)
+{
+    afm_error_clear();
+    if (!out)
+        return afm_error(AFMPEG_EINVAL, "afmpeg_cancel_token_new: out is NULL");
+    afmpeg_cancel_token *t = calloc(1, sizeof *t);
+    *out = t;
+    if (!t)
+        return afm_error(AFMPEG_ENOMEM, "afmpeg_cancel_token_new: out of memory");
+    pthread_mutex_init(&t->lock, NULL);
+    atomic_init(&t->cancelled, 0);
+    return AFMPEG_OK;
+}
+
+void afmpeg_cancel_token_free(afmpeg_cancel_token *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+void afmpeg_cancel(afmpeg_cancel_token *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    atomic_store(&t->cancelled, 1);
+    for (token_job *j = t->jobs; j; j = j->next) {
+        afm_rt_stop(j->ctl, AFMPEG_ECANCELLED);
+        pthread_mutex_lock(&j->rt->lock); /* wake it if it is still queued */
+        pthread_cond_broadcast(&j->rt->cond);
+        pthread_mutex_unlock(&j->rt->lock);
     }
+    pthread_mutex_unlock(&t->lock);
+}
+
+int afmpeg_cancel_requested(const afmpeg_cancel_token *t)
+{
+    return t ? atomic_load(&((afmpeg_cancel_token *)t)->cancelled) : 0;
+}
+
+static void token_add(afmpeg_cancel_token *t, token_job *j)
+{
+    pthread_mutex_lock(&t->lock);
+    j->next = t->jobs;
+    t->jobs = j;
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void token_remove(afmpeg_cancel_token *t, token_job *j)
+{
+    pthread_mutex_lock(&t->lock);
+    for (token_job **p = &t->jobs; *p; p = &(*p)->next) {
+        if (*p == j) {
+            *p = j->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- the queue ------------------------------------------------------------------------------ */
+
+/* Waits for a slot, first come first served. 0, or AFMPEG_ECLOSED / AFMPEG_ECANCELLED. */
+static int take_turn(afmpeg_runtime *rt, afmpeg_cancel_token *token, running_job *job)
+{
+    waiter me = {NULL};
+    pthread_mutex_lock(&rt->lock);
+    *rt->tail = &me;
+    rt->tail = &me.next;
+    rt->queued++;
+    while (!rt->closed && !afmpeg_cancel_requested(token) &&
+           !(rt->head == &me && rt->running < rt->slots))
+        pthread_cond_wait(&rt->cond, &rt->lock);
+    for (waiter **p = &rt->head; *p; p = &(*p)->next) { /* leave the queue */
+        if (*p == &me) {
+            *p = me.next;
+            if (rt->tail == &me.next)
+                rt->tail = p;
+            break;
+        }
+    }
+    rt->queued--;
+    int err = rt->closed ? AFMPEG_ECLOSED
+            : afmpeg_cancel_requested(token) ? AFMPEG_ECANCELLED : 0;
+    if (!err) {
+        rt->running++;
+        job->next = rt->jobs;
+        rt->jobs = job;
+    }
+    pthread_cond_broadcast(&rt->cond); /* the next in line may have a slot; close may wait */
     pthread_mutex_unlock(&rt->lock);
     return err;
 }
 
-static void end_turn(afmpeg_runtime *rt)
+static void end_turn(afmpeg_runtime *rt, running_job *job)
 {
     pthread_mutex_lock(&rt->lock);
-    rt->running = 0;
-    rt->serving++;
+    rt->running--;
+    for (running_job **p = &rt->jobs; *p; p = &(*p)->next) {
+        if (*p == job) {
+            *p = job->next;
+            break;
+        }
+    }
     pthread_cond_broadcast(&rt->cond);
     pthread_mutex_unlock(&rt->lock);
 }
+
+/* ---- jobs ----------------------------------------------------------------------------------- */
 
 typedef struct guest_job {
     Z_afm_instance_t *instance;
     afm_wasi *wasi;
 } guest_job;
 
-/* Runs inside afm_rt_call: traps and proc_exit unwind out of here. */
+/* Runs inside afm_rt_call: traps, stops and proc_exit unwind out of here. */
 static void guest_main(void *arg)
 {
     guest_job *job = arg;
     Z_afm_instantiate(job->instance, job->wasi);
     job->wasi->mem = Z_afmZ_memory(job->instance);
     Z_afmZ__start(job->instance);
+}
+
+/* The job's limits: its own where set, else the runtime's. */
+static int job_limits(const afmpeg_runtime *rt, const afmpeg_job_options *o, limits *out)
+{
+    *out = rt->defaults;
+    if (!o)
+        return AFMPEG_OK;
+    int err = check_memory_limit("afmpeg_run", o->memory_limit);
+    if (!err)
+        err = check_open_files("afmpeg_run", o->max_open_files);
+    if (err)
+        return err;
+    if (o->memory_limit)
+        out->memory_limit = o->memory_limit;
+    if (o->timeout_ms)
+        out->timeout_ms = o->timeout_ms;
+    if (o->output_limit)
+        out->output_limit = o->output_limit;
+    if (o->max_open_files)
+        out->max_open_files = o->max_open_files;
+    return AFMPEG_OK;
 }
 
 int afmpeg_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv, afmpeg_result **out)
@@ -168,57 +357,153 @@ int afmpeg_run_ex(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
     if (opts && (opts->version < 1 || opts->version > AFMPEG_JOB_OPTIONS_VERSION))
         return afm_error(AFMPEG_EINVAL, "afmpeg_run: job options version %u is not supported",
                          opts->version);
+    limits lim;
+    int err = job_limits(rt, opts, &lim);
+    if (err)
+        return err;
+    afmpeg_cancel_token *token = opts ? opts->cancel : NULL;
+    if (afmpeg_cancel_requested(token))
+        return afm_error(AFMPEG_ECANCELLED, "afmpeg_run: the job was cancelled before it ran");
 
     afmpeg_result *res = calloc(1, sizeof *res);
     afm_wasi *wasi = malloc(sizeof *wasi);
     Z_afm_instance_t *instance = calloc(1, sizeof *instance);
     static const char *const no_env[] = {NULL};
-    int err = AFMPEG_ENOMEM;
     if (!res || !wasi || !instance ||
         afm_wasi_init(wasi, fs, argv, no_env, opts) != AFMPEG_OK) {
         free(instance);
         free(wasi);
         free(res);
-        return afm_error(err, "afmpeg_run: out of memory");
+        return afm_error(AFMPEG_ENOMEM, "afmpeg_run: out of memory");
     }
+    wasi->output_limit = lim.output_limit;
+    wasi->max_open_files = lim.max_open_files;
 
-    err = take_turn(rt);
-    if (err) {
-        afm_wasi_release(wasi);
-        afm_buf_free(&wasi->out);
-        afm_buf_free(&wasi->err);
-        free(instance);
-        free(wasi);
-        free(res);
-        return afm_error(err, "afmpeg_run: the runtime was closed");
-    }
-
-    guest_job job = {instance, wasi};
+    afm_rt_ctl ctl;
+    afm_rt_ctl_init(&ctl);
+    token_job tj = {NULL, &ctl, rt};
+    running_job rj = {NULL, &ctl};
+    if (token)
+        token_add(token, &tj);
+    err = take_turn(rt, token, &rj);
     afm_rt_outcome outcome;
-    int rc = afm_rt_call(guest_main, &job, rt->max_pages, &outcome);
-    Z_afm_free(instance);
-    end_turn(rt);
-
+    int rc = 0;
+    if (!err) {
+        guest_job job = {instance, wasi};
+        rc = afm_rt_call(guest_main, &job, (uint32_t)(lim.memory_limit / PAGE_SIZE),
+                         lim.timeout_ms, &ctl, &outcome);
+        Z_afm_free(instance);
+        end_turn(rt, &rj);
+    }
+    if (token)
+        token_remove(token, &tj);
+    afm_rt_ctl_destroy(&ctl);
     afm_wasi_release(wasi);
     res->out = wasi->out;
     res->err = wasi->err;
+    char limit_msg[sizeof wasi->limit_msg];
+    memcpy(limit_msg, wasi->limit_msg, sizeof limit_msg);
     free(instance);
     free(wasi);
 
-    if (rc) {
+    if (err || rc) {
         afmpeg_result_free(res);
+        if (err == AFMPEG_ECLOSED)
+            return afm_error(err, "afmpeg_run: the runtime was closed");
+        if (err == AFMPEG_ECANCELLED)
+            return afm_error(err, "afmpeg_run: the job was cancelled while it waited to run");
         return afm_error(AFMPEG_ERROR, "afmpeg_run: preparing the thread to run the guest "
                          "failed: %s", strerror(-rc));
     }
+    *out = res;
     res->trap = outcome.trap;
     res->exit_code = outcome.exited ? outcome.exit_code : 0;
-    if (outcome.trap != AFMPEG_TRAP_NONE) {
+    if (outcome.stop || outcome.trap != AFMPEG_TRAP_NONE)
         res->exit_code = -1;
-        *out = res;
-        return afm_error(AFMPEG_ETRAP, "the guest trapped: %s", afmpeg_trap_name(outcome.trap));
+    switch (outcome.stop) {
+    case 0:
+        break;
+    case AFMPEG_ECANCELLED:
+        return afm_error(AFMPEG_ECANCELLED, "the job was cancelled");
+    case AFMPEG_ETIMEDOUT:
+        return afm_error(AFMPEG_ETIMEDOUT, "the job ran past its deadline of %llu ms",
+                         (unsigned long long)lim.timeout_ms);
+    case AFMPEG_ELIMIT:
+        return afm_error(AFMPEG_ELIMIT, "%s", limit_msg);
+    default:
+        return afm_error(outcome.stop, "the job was stopped: %s", afmpeg_strerror(outcome.stop));
     }
-    *out = res;
+    if (outcome.trap != AFMPEG_TRAP_NONE)
+        return afm_error(AFMPEG_ETRAP, "the guest trapped: %s", afmpeg_trap_name(outcome.trap));
     return AFMPEG_OK;
+}
+
+/* ---- pools ---------------------------------------------------------------------------------- */
+
+int afmpeg_pool_new(afmpeg_pool **out, const afmpeg_pool_options *opts)
+{
+    afm_error_clear();
+    if (!out)
+        return afm_error(AFMPEG_EINVAL, "afmpeg_pool_new: out is NULL");
+    *out = NULL;
+    afmpeg_pool_options o = AFMPEG_POOL_OPTIONS_INIT;
+    if (opts) {
+        if (opts->version < 1 || opts->version > AFMPEG_POOL_OPTIONS_VERSION)
+            return afm_error(AFMPEG_EINVAL, "afmpeg_pool_new: options version %u is not "
+                             "supported", opts->version);
+        o = *opts;
+    }
+    unsigned n = o.instances;
+    if (!n) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus > 0 ? (unsigned)cpus : 1;
+    }
+    afmpeg_pool *pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return afm_error(AFMPEG_ENOMEM, "afmpeg_pool_new: out of memory");
+    int err = runtime_new(&pool->rt, &o.runtime, n, "afmpeg_pool_new");
+    if (err) {
+        free(pool);
+        return err;
+    }
+    *out = pool;
+    return AFMPEG_OK;
+}
+
+int afmpeg_pool_run(afmpeg_pool *pool, afmpeg_fs *fs, const char *const *argv,
+                    const afmpeg_job_options *opts, afmpeg_result **out)
+{
+    if (!pool) {
+        if (out)
+            *out = NULL;
+        return afm_error(AFMPEG_EINVAL, "afmpeg_pool_run: pool is NULL");
+    }
+    return afmpeg_run_ex(pool->rt, fs, argv, opts, out);
+}
+
+int afmpeg_pool_stats_get(afmpeg_pool *pool, afmpeg_pool_stats *out)
+{
+    if (!pool || !out)
+        return afm_error(AFMPEG_EINVAL, "afmpeg_pool_stats_get: %s is NULL",
+                         !pool ? "pool" : "out");
+    afmpeg_runtime *rt = pool->rt;
+    pthread_mutex_lock(&rt->lock);
+    out->instances = rt->slots;
+    out->running = rt->running;
+    out->queued = rt->queued;
+    pthread_mutex_unlock(&rt->lock);
+    /* Instances are made per job: between jobs a slot holds no guest memory, only its share of
+     * the pool's bookkeeping. */
+    out->idle_bytes = (sizeof *pool + sizeof *rt + rt->slots - 1) / rt->slots;
+    return AFMPEG_OK;
+}
+
+void afmpeg_pool_close(afmpeg_pool *pool, afmpeg_close_mode mode)
+{
+    if (!pool)
+        return;
+    runtime_close(pool->rt, mode);
+    free(pool);
 }
 
 int afmpeg_result_exit_code(const afmpeg_result *res)

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -257,6 +259,115 @@ static void afm_rt_on_fault(int sig, siginfo_t *info, void *uctx)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Stopping a running guest from other threads (cancel, deadline)
+ *
+ * The stop signal is sent to the guest's thread, by afm_rt_stop() (pthread_sigqueue) or by the
+ * call's deadline timer, always carrying &afm_rt_stop_tag, so the handler knows its own signals
+ * (a late one, after the call ended, is ignored) from the application's (chained). In generated
+ * code the handler unwinds at once: that code holds no locks and its instance is discarded after
+ * the call. In a host function it only leaves the stop for afm_rt_host_leave().
+ * ------------------------------------------------------------------------------------------ */
+
+static char afm_rt_stop_tag;
+static int afm_rt_stop_signo;
+static struct sigaction afm_rt_prev_stop;
+
+static int afm_rt_is_ours(const siginfo_t *info)
+{
+    return info != NULL && (info->si_code == SI_TIMER || info->si_code == SI_QUEUE) &&
+           info->si_value.sival_ptr == &afm_rt_stop_tag;
+}
+
+static void afm_rt_on_stop(int sig, siginfo_t *info, void *uctx)
+{
+    int saved_errno = errno;
+    if (!afm_rt_is_ours(info)) {
+        const struct sigaction *prev = &afm_rt_prev_stop;
+        if (prev->sa_flags & SA_SIGINFO)
+            prev->sa_sigaction(sig, info, uctx);
+        else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN)
+            prev->sa_handler(sig);
+        errno = saved_errno;
+        return;
+    }
+    afm_rt_thread *t = afm_rt_self;
+    afm_rt_ctl *ctl = t != NULL ? t->ctl : NULL;
+    if (ctl == NULL) {
+        errno = saved_errno;
+        return; /* late: the call it was for has ended */
+    }
+    if (info->si_code == SI_TIMER) {
+        int none = 0;
+        atomic_compare_exchange_strong(&ctl->stop, &none, AFMPEG_ETIMEDOUT);
+    }
+    int reason = atomic_load(&ctl->stop);
+    /* Not yet in the guest: afm_rt_run() looks again once it is. In a host function: its
+     * afm_rt_host_leave() unwinds. */
+    if (reason != 0 && t->in_guest && !t->in_host) {
+        t->stop = reason;
+        siglongjmp(t->jmp, 1);
+    }
+    errno = saved_errno;
+}
+
+void afm_rt_ctl_init(afm_rt_ctl *ctl)
+{
+    pthread_mutex_init(&ctl->lock, NULL);
+    atomic_init(&ctl->stop, 0);
+    ctl->running = 0;
+}
+
+void afm_rt_ctl_destroy(afm_rt_ctl *ctl)
+{
+    pthread_mutex_destroy(&ctl->lock);
+}
+
+void afm_rt_stop(afm_rt_ctl *ctl, int reason)
+{
+    int none = 0;
+    atomic_compare_exchange_strong(&ctl->stop, &none, reason);
+    /* Under the lock the thread cannot leave its call (it takes the lock to clear `running`), so
+     * the signal reaches the right thread while it is still inside. */
+    pthread_mutex_lock(&ctl->lock);
+    if (ctl->running) {
+        union sigval v = {.sival_ptr = &afm_rt_stop_tag};
+        pthread_sigqueue(ctl->thread, afm_rt_stop_signo, v);
+    }
+    pthread_mutex_unlock(&ctl->lock);
+}
+
+void afm_rt_host_enter(void)
+{
+    afm_rt_thread *t = afm_rt_guest_thread();
+    if (t != NULL)
+        t->in_host++;
+}
+
+void afm_rt_host_leave(void)
+{
+    afm_rt_thread *t = afm_rt_guest_thread();
+    if (t == NULL)
+        return;
+    t->in_host--;
+    if (t->in_host == 0 && t->ctl != NULL) {
+        int reason = atomic_load(&t->ctl->stop);
+        if (reason != 0) {
+            t->stop = reason;
+            siglongjmp(t->jmp, 1);
+        }
+    }
+}
+
+void afm_rt_abort(int reason)
+{
+    afm_rt_thread *t = afm_rt_guest_thread();
+    if (t == NULL)
+        afm_rt_fatal("afm_rt_abort outside a guest call");
+    t->stop = reason;
+    siglongjmp(t->jmp, 1);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Per-thread state
  * ------------------------------------------------------------------------------------------ */
 
@@ -413,6 +524,21 @@ static void afm_rt_init_once(void)
         sigaction(SIGSEGV, &afm_rt_prev_segv, NULL);
         return;
     }
+    /* The stop signal: a real-time signal (queued, never merged with the application's), chained
+     * to any handler the application has for it. */
+    afm_rt_stop_signo = AFM_RT_STOP_SIGNAL;
+    struct sigaction st;
+    memset(&st, 0, sizeof(st));
+    st.sa_sigaction = afm_rt_on_stop;
+    st.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigemptyset(&st.sa_mask);
+    if (sigaction(afm_rt_stop_signo, NULL, &afm_rt_prev_stop) != 0 ||
+        sigaction(afm_rt_stop_signo, &st, NULL) != 0) {
+        afm_rt_init_err = -errno;
+        sigaction(SIGSEGV, &afm_rt_prev_segv, NULL);
+        sigaction(SIGBUS, &afm_rt_prev_bus, NULL);
+        return;
+    }
     atomic_store(&afm_rt_inited, 1);
 }
 
@@ -472,11 +598,42 @@ static __attribute__((noinline)) void afm_rt_run(afm_rt_thread *t, void (*fn)(vo
     if (sigsetjmp(t->jmp, 1) == 0) {
         t->in_guest = 1;
         atomic_signal_fence(memory_order_seq_cst);
+        /* A stop that came after afm_rt_call() looked, but before the guest counted as running,
+         * was left here by the handler. */
+        int reason = atomic_load(&t->ctl->stop);
+        if (reason != 0) {
+            t->stop = reason;
+            return;
+        }
         fn(arg);
     }
 }
 
-int afm_rt_call(void (*fn)(void *), void *arg, uint32_t max_pages, afm_rt_outcome *out)
+/* The deadline: a POSIX timer that sends the stop signal to this thread. */
+static int afm_rt_arm_deadline(timer_t *timer, uint64_t timeout_ms)
+{
+    struct sigevent sev;
+    memset(&sev, 0, sizeof(sev));
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = afm_rt_stop_signo;
+    sev.sigev_value.sival_ptr = &afm_rt_stop_tag;
+    sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    if (timer_create(CLOCK_MONOTONIC, &sev, timer) != 0)
+        return -errno;
+    struct itimerspec its;
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = (time_t)(timeout_ms / 1000);
+    its.it_value.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+    if (timer_settime(*timer, 0, &its, NULL) != 0) {
+        int err = -errno;
+        timer_delete(*timer);
+        return err;
+    }
+    return 0;
+}
+
+int afm_rt_call(void (*fn)(void *), void *arg, uint32_t max_pages, uint64_t timeout_ms,
+                afm_rt_ctl *ctl, afm_rt_outcome *out)
 {
     int err = afm_rt_global_init();
     if (err != 0)
@@ -494,24 +651,56 @@ int afm_rt_call(void (*fn)(void *), void *arg, uint32_t max_pages, afm_rt_outcom
     t->trap = AFMPEG_TRAP_NONE;
     t->exited = 0;
     t->exit_code = 0;
+    t->stop = 0;
+    t->in_host = 0;
     t->max_pages = max_pages;
     t->n_mems = 0;
     t->unwind_target = NULL;
     t->exc_tag = 0;
     t->exc_size = 0;
 
-    afm_rt_run(t, fn, arg);
+    afm_rt_ctl own;
+    if (ctl == NULL) { /* nobody else can stop this call, but its deadline needs one */
+        afm_rt_ctl_init(&own);
+        ctl = &own;
+    }
+    t->ctl = ctl;
+    timer_t timer;
+    int timed = 0;
+    pthread_mutex_lock(&ctl->lock);
+    ctl->thread = pthread_self();
+    ctl->running = 1;
+    pthread_mutex_unlock(&ctl->lock);
+    t->stop = atomic_load(&ctl->stop); /* stopped before it started: do not run */
+    if (t->stop == 0 && timeout_ms > 0) {
+        err = afm_rt_arm_deadline(&timer, timeout_ms);
+        timed = err == 0;
+    }
+    if (t->stop == 0 && err == 0)
+        afm_rt_run(t, fn, arg);
     atomic_signal_fence(memory_order_seq_cst);
     t->in_guest = 0;
+    t->in_host = 0;
+    if (timed)
+        timer_delete(timer);
+    pthread_mutex_lock(&ctl->lock);
+    ctl->running = 0;
+    pthread_mutex_unlock(&ctl->lock);
+    t->ctl = NULL;
+    if (ctl == &own)
+        afm_rt_ctl_destroy(&own);
     /* The memories of this call stay usable (and freeable) afterwards, but a fault in them no
      * longer belongs to a guest call. */
     t->n_mems = 0;
     t->unwind_target = NULL;
+    if (err != 0)
+        return err;
 
     if (out != NULL) {
         out->exited = t->exited;
         out->exit_code = t->exited ? t->exit_code : 0;
-        out->trap = t->trap;
+        out->trap = t->stop ? AFMPEG_TRAP_NONE : t->trap;
+        out->stop = t->stop;
     }
     return 0;
 }

@@ -4,6 +4,8 @@
 #ifndef AFM_RT_H
 #define AFM_RT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <wasm-rt.h>
 #include "afmpeg.h"
@@ -16,17 +18,51 @@ typedef struct afm_rt_outcome {
     int exited;        /* 1 if the guest called afm_rt_exit() (WASI proc_exit) */
     int exit_code;     /* its status, when exited */
     afmpeg_trap trap;  /* AFMPEG_TRAP_NONE, or why the guest was stopped */
+    int stop;          /* 0, or the afmpeg_error the host stopped it with (cancel, deadline,
+                        * limit: afm_rt_stop(), the deadline, afm_rt_abort()) */
 } afm_rt_outcome;
+
+/*
+ * Control of one guest call from other threads. The owner initialises it, passes it to
+ * afm_rt_call(), and destroys it after. afm_rt_stop() may be called from any thread at any time
+ * (before, during or after the call); the first reason given wins.
+ */
+typedef struct afm_rt_ctl {
+    pthread_mutex_t lock;
+    _Atomic int stop;      /* requested stop (an afmpeg_error), 0 if none */
+    int running;           /* under lock: the call's guest is running on `thread` */
+    pthread_t thread;
+} afm_rt_ctl;
+
+void afm_rt_ctl_init(afm_rt_ctl *ctl);
+void afm_rt_ctl_destroy(afm_rt_ctl *ctl);
+/* Stops the call under `ctl` with `reason` (an afmpeg_error): at once if its guest is running
+ * guest code, else when the host function it is in returns; if it has not started, it will not
+ * run. Any thread, async-signal-unsafe (takes a lock). */
+void afm_rt_stop(afm_rt_ctl *ctl, int reason);
+
+/* Host functions called by the guest bracket their work with these, so that an asynchronous stop
+ * never abandons host code half-way (a lock held, a buffer half-written): the stop waits for
+ * afm_rt_host_leave(), which then unwinds to afm_rt_call(). Outside a guest call they do nothing. */
+void afm_rt_host_enter(void);
+void afm_rt_host_leave(void);
+
+/* From a host function the guest called, inside afm_rt_call(): ends the guest now, stopped with
+ * `reason` (an afmpeg_error, e.g. AFMPEG_ELIMIT). */
+__attribute__((noreturn)) void afm_rt_abort(int reason);
 
 /*
  * Runs fn(arg) on the calling thread as guest code: a wasm_rt_trap(), a fault inside a linear
  * memory allocated during this call (out-of-bounds access), or native stack exhaustion inside the
  * call unwinds back here and is reported in *out; afm_rt_exit() from a host import unwinds here
  * too. Memories allocated during the call may grow to at most `max_pages` 64 KiB pages (also
- * capped by the module's own maximum). Not reentrant on one thread. Returns 0, or -errno if
- * the per-thread set-up (alternate signal stack) failed.
+ * capped by the module's own maximum). With timeout_ms > 0 the call is stopped with
+ * AFMPEG_ETIMEDOUT that long after it starts. `ctl` (may be NULL) lets other threads stop it.
+ * Not reentrant on one thread. Returns 0, or -errno if the per-thread set-up (alternate signal
+ * stack, deadline timer) failed.
  */
-int afm_rt_call(void (*fn)(void *), void *arg, uint32_t max_pages, afm_rt_outcome *out);
+int afm_rt_call(void (*fn)(void *), void *arg, uint32_t max_pages, uint64_t timeout_ms,
+                afm_rt_ctl *ctl, afm_rt_outcome *out);
 
 /* From a host function the guest called, inside afm_rt_call(): ends the guest with `code`. */
 __attribute__((noreturn)) void afm_rt_exit(int code);

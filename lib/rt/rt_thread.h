@@ -22,6 +22,10 @@
  * then fail on every call. So a memory never grows past 65535 pages (4 GiB - 64 KiB). */
 #define AFM_RT_MAX_PAGES 65535u
 
+/* The real-time signal that stops a running guest (see rt.c). glibc keeps the first few for
+ * itself; SIGRTMIN is the first it leaves to programs. */
+#define AFM_RT_STOP_SIGNAL (SIGRTMIN + 5)
+
 /* Memories one afm_rt_call() may allocate (a module normally has one). */
 #define AFM_RT_MAX_MEMORIES 8
 
@@ -34,6 +38,9 @@ typedef struct afm_rt_thread {
     volatile afmpeg_trap trap;         /* why the guest was stopped */
     volatile int exited, exit_code;    /* afm_rt_exit() */
     uint32_t max_pages;                /* the current call's page limit for memories */
+    afm_rt_ctl *ctl;                   /* the current call's control, or NULL */
+    volatile sig_atomic_t in_host;     /* depth of host functions entered from the guest */
+    volatile int stop;                 /* the afmpeg_error the guest was stopped with */
 
     /* Reservations of the memories allocated during the current call: a fault inside one of
      * them is the guest's out-of-bounds access. Read by the fault handler on this thread only;

@@ -213,8 +213,8 @@ static __attribute__((noreturn)) void afm_rt_alloc_failed(const char *what)
     afm_rt_trap_with(AFMPEG_TRAP_OTHER, what);
 }
 
-void wasm_rt_allocate_memory(wasm_rt_memory_t *memory, uint32_t initial_pages,
-                             uint32_t max_pages)
+static void afm_rt_impl_allocate_memory(wasm_rt_memory_t *memory, uint32_t initial_pages,
+                                        uint32_t max_pages)
 {
     memset(memory, 0, sizeof(*memory));
     afm_rt_thread *t = afm_rt_guest_thread();
@@ -250,7 +250,7 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *memory, uint32_t initial_pages,
     }
 }
 
-uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *memory, uint32_t delta)
+static uint32_t afm_rt_impl_grow_memory(wasm_rt_memory_t *memory, uint32_t delta)
 {
     uint32_t old = memory->pages;
     uint32_t limit = memory->max_pages;
@@ -318,8 +318,8 @@ static void *afm_rt_table_grow(void *data, uint32_t size, uint32_t max_size, uin
     return realloc(data, ((size_t)size + delta) * elem_size);
 }
 
-void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t *table, uint32_t elements,
-                                    uint32_t max_elements)
+static void afm_rt_impl_allocate_funcref_table(wasm_rt_funcref_table_t *table, uint32_t elements,
+                                               uint32_t max_elements)
 {
     table->data = NULL;
     table->size = 0;
@@ -328,8 +328,8 @@ void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t *table, uint32_t ele
     table->size = elements;
 }
 
-void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t *table, uint32_t elements,
-                                      uint32_t max_elements)
+static void afm_rt_impl_allocate_externref_table(wasm_rt_externref_table_t *table, uint32_t elements,
+                                                 uint32_t max_elements)
 {
     table->data = NULL;
     table->size = 0;
@@ -352,8 +352,8 @@ void wasm_rt_free_externref_table(wasm_rt_externref_table_t *table)
     table->size = 0;
 }
 
-uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t *table, uint32_t delta,
-                                    wasm_rt_funcref_t init)
+static uint32_t afm_rt_impl_grow_funcref_table(wasm_rt_funcref_table_t *table, uint32_t delta,
+                                               wasm_rt_funcref_t init)
 {
     uint32_t old = table->size;
     if (delta == 0)
@@ -369,8 +369,8 @@ uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t *table, uint32_t del
     return old;
 }
 
-uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t *table, uint32_t delta,
-                                      wasm_rt_externref_t init)
+static uint32_t afm_rt_impl_grow_externref_table(wasm_rt_externref_table_t *table, uint32_t delta,
+                                                 wasm_rt_externref_t init)
 {
     uint32_t old = table->size;
     if (delta == 0)
@@ -384,4 +384,54 @@ uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t *table, uint32_t
     table->data = data;
     table->size = old + delta;
     return old;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The entry points the generated code calls. They allocate (mmap, mprotect, calloc, realloc), so
+ * they run as host code: a stop (cancel, deadline) waits until they return.
+ * ------------------------------------------------------------------------------------------ */
+
+void wasm_rt_allocate_memory(wasm_rt_memory_t *memory, uint32_t initial_pages, uint32_t max_pages)
+{
+    afm_rt_host_enter();
+    afm_rt_impl_allocate_memory(memory, initial_pages, max_pages);
+    afm_rt_host_leave();
+}
+
+uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *memory, uint32_t delta)
+{
+    afm_rt_host_enter();
+    uint32_t r = afm_rt_impl_grow_memory(memory, delta);
+    afm_rt_host_leave();
+    return r;
+}
+
+void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t *table, uint32_t elements, uint32_t max_elements)
+{
+    afm_rt_host_enter();
+    afm_rt_impl_allocate_funcref_table(table, elements, max_elements);
+    afm_rt_host_leave();
+}
+
+void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t *table, uint32_t elements, uint32_t max_elements)
+{
+    afm_rt_host_enter();
+    afm_rt_impl_allocate_externref_table(table, elements, max_elements);
+    afm_rt_host_leave();
+}
+
+uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t *table, uint32_t delta, wasm_rt_funcref_t init)
+{
+    afm_rt_host_enter();
+    uint32_t r = afm_rt_impl_grow_funcref_table(table, delta, init);
+    afm_rt_host_leave();
+    return r;
+}
+
+uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t *table, uint32_t delta, wasm_rt_externref_t init)
+{
+    afm_rt_host_enter();
+    uint32_t r = afm_rt_impl_grow_externref_table(table, delta, init);
+    afm_rt_host_leave();
+    return r;
 }

@@ -4,6 +4,7 @@
  * path is resolved by afm_path_resolve() against the directory fd it is relative to, so nothing
  * outside the job's filesystem can be named. proc_exit unwinds to the host (afm_rt_exit). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -181,6 +182,8 @@ int afm_wasi_init(W *w, afmpeg_fs *fs, const char *const *argv, const char *cons
     }
     if (!w->err.limit)
         w->err.limit = 1u << 20;
+    w->output_limit = UINT64_MAX;
+    w->max_open_files = AFM_WASI_MAX_FDS;
     return AFMPEG_OK;
 }
 
@@ -284,27 +287,27 @@ static uint32_t strv_get(W *w, char **v, int n, uint32_t ptrs, uint32_t buf)
     return W_ESUCCESS;
 }
 
-u32 Z_wasi_snapshot_preview1Z_args_sizes_get(W *w, u32 count, u32 size)
+static u32 w_args_sizes_get(W *w, u32 count, u32 size)
 {
     return strv_sizes(w, w->argv, w->argc, count, size);
 }
 
-u32 Z_wasi_snapshot_preview1Z_args_get(W *w, u32 ptrs, u32 buf)
+static u32 w_args_get(W *w, u32 ptrs, u32 buf)
 {
     return strv_get(w, w->argv, w->argc, ptrs, buf);
 }
 
-u32 Z_wasi_snapshot_preview1Z_environ_sizes_get(W *w, u32 count, u32 size)
+static u32 w_environ_sizes_get(W *w, u32 count, u32 size)
 {
     return strv_sizes(w, w->envv, w->envc, count, size);
 }
 
-u32 Z_wasi_snapshot_preview1Z_environ_get(W *w, u32 ptrs, u32 buf)
+static u32 w_environ_get(W *w, u32 ptrs, u32 buf)
 {
     return strv_get(w, w->envv, w->envc, ptrs, buf);
 }
 
-u32 Z_wasi_snapshot_preview1Z_clock_time_get(W *w, u32 id, u64 precision, u32 out)
+static u32 w_clock_time_get(W *w, u32 id, u64 precision, u32 out)
 {
     static const clockid_t ids[] = {CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID,
                                     CLOCK_THREAD_CPUTIME_ID};
@@ -326,7 +329,7 @@ void Z_wasi_snapshot_preview1Z_proc_exit(W *w, u32 code)
 
 /* poll_oneoff: clock subscriptions sleep (FFmpeg's av_usleep); fd subscriptions are always
  * ready, as files and captured stdio never block. */
-u32 Z_wasi_snapshot_preview1Z_poll_oneoff(W *w, u32 in, u32 out, u32 n, u32 nevents)
+static u32 w_poll_oneoff(W *w, u32 in, u32 out, u32 n, u32 nevents)
 {
     if (!n)
         return W_EINVAL;
@@ -388,7 +391,7 @@ u32 Z_wasi_snapshot_preview1Z_poll_oneoff(W *w, u32 in, u32 out, u32 n, u32 neve
 
 /* ---- fd calls ------------------------------------------------------------------------------------ */
 
-u32 Z_wasi_snapshot_preview1Z_fd_prestat_get(W *w, u32 fd, u32 out)
+static u32 w_fd_prestat_get(W *w, u32 fd, u32 out)
 {
     /* Only fd 3, the job's root, is preopened; it is named "/". */
     if (fd != 3 || w->fds[3].kind != AFM_FD_DIR)
@@ -398,7 +401,7 @@ u32 Z_wasi_snapshot_preview1Z_fd_prestat_get(W *w, u32 fd, u32 out)
     return W_ESUCCESS;
 }
 
-u32 Z_wasi_snapshot_preview1Z_fd_prestat_dir_name(W *w, u32 fd, u32 path, u32 len)
+static u32 w_fd_prestat_dir_name(W *w, u32 fd, u32 path, u32 len)
 {
     if (fd != 3 || w->fds[3].kind != AFM_FD_DIR)
         return W_EBADF;
@@ -407,16 +410,18 @@ u32 Z_wasi_snapshot_preview1Z_fd_prestat_dir_name(W *w, u32 fd, u32 path, u32 le
     return put_u8(w, path, '/') ? W_ESUCCESS : W_EFAULT;
 }
 
-u32 Z_wasi_snapshot_preview1Z_fd_close(W *w, u32 fd)
+static u32 w_fd_close(W *w, u32 fd)
 {
     afm_fd *f = fd_get(w, fd);
     if (!f)
         return W_EBADF;
+    if (fd > 3 && w->open_files > 0)
+        w->open_files--;
     fd_release(w, f);
     return W_ESUCCESS;
 }
 
-u32 Z_wasi_snapshot_preview1Z_fd_fdstat_get(W *w, u32 fd, u32 out)
+static u32 w_fd_fdstat_get(W *w, u32 fd, u32 out)
 {
     afm_fd *f = fd_get(w, fd);
     if (!f)
@@ -446,7 +451,7 @@ u32 Z_wasi_snapshot_preview1Z_fd_fdstat_get(W *w, u32 fd, u32 out)
     return W_ESUCCESS;
 }
 
-u32 Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(W *w, u32 fd, u32 flags)
+static u32 w_fd_fdstat_set_flags(W *w, u32 fd, u32 flags)
 {
     afm_fd *f = fd_get(w, fd);
     if (!f)
@@ -457,7 +462,7 @@ u32 Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(W *w, u32 fd, u32 flags)
     return W_ESUCCESS;
 }
 
-u32 Z_wasi_snapshot_preview1Z_fd_filestat_get(W *w, u32 fd, u32 out)
+static u32 w_fd_filestat_get(W *w, u32 fd, u32 out)
 {
     afm_fd *f = fd_get(w, fd);
     afmpeg_fs_stat st = {0};
@@ -515,6 +520,14 @@ static uint32_t do_write(W *w, u32 fd, u32 iovs, u32 n, int positional, uint64_t
             return W_EFAULT;
         if (!len)
             continue;
+        if (f->kind != AFM_FD_STDERR && len > w->output_limit - w->written) {
+            snprintf(w->limit_msg, sizeof w->limit_msg,
+                     "the job wrote more than its output limit of %llu bytes",
+                     (unsigned long long)w->output_limit);
+            afm_rt_abort(AFMPEG_ELIMIT);
+        }
+        if (f->kind != AFM_FD_STDERR)
+            w->written += len;
         if (f->kind == AFM_FD_FILE) {
             int64_t r = w->fs->ops.pwrite(w->fs->payload, f->handle, p, len, off);
             if (r < 0) {
@@ -538,12 +551,12 @@ static uint32_t do_write(W *w, u32 fd, u32 iovs, u32 n, int positional, uint64_t
     return put_u32(w, nout, (uint32_t)total) ? W_ESUCCESS : W_EFAULT;
 }
 
-u32 Z_wasi_snapshot_preview1Z_fd_write(W *w, u32 fd, u32 iovs, u32 n, u32 nwritten)
+static u32 w_fd_write(W *w, u32 fd, u32 iovs, u32 n, u32 nwritten)
 {
     return do_write(w, fd, iovs, n, 0, 0, nwritten);
 }
 
-u32 Z_wasi_snapshot_preview1Z_fd_read(W *w, u32 fd, u32 iovs, u32 n, u32 nread)
+static u32 w_fd_read(W *w, u32 fd, u32 iovs, u32 n, u32 nread)
 {
     afm_fd *f = fd_get(w, fd);
     if (!f)
@@ -585,7 +598,7 @@ u32 Z_wasi_snapshot_preview1Z_fd_read(W *w, u32 fd, u32 iovs, u32 n, u32 nread)
     return put_u32(w, nread, (uint32_t)total) ? W_ESUCCESS : W_EFAULT;
 }
 
-u32 Z_wasi_snapshot_preview1Z_fd_seek(W *w, u32 fd, u64 offset, u32 whence, u32 out)
+static u32 w_fd_seek(W *w, u32 fd, u64 offset, u32 whence, u32 out)
 {
     afm_fd *f = fd_get(w, fd);
     if (!f)
@@ -613,7 +626,7 @@ u32 Z_wasi_snapshot_preview1Z_fd_seek(W *w, u32 fd, u64 offset, u32 whence, u32 
     return put_u64(w, out, f->offset) ? W_ESUCCESS : W_EFAULT;
 }
 
-u32 Z_wasi_snapshot_preview1Z_fd_readdir(W *w, u32 fd, u32 buf, u32 len, u64 cookie, u32 used)
+static u32 w_fd_readdir(W *w, u32 fd, u32 buf, u32 len, u64 cookie, u32 used)
 {
     afm_fd *f = fd_get(w, fd);
     if (!f)
@@ -662,7 +675,7 @@ u32 Z_wasi_snapshot_preview1Z_fd_readdir(W *w, u32 fd, u32 buf, u32 len, u64 coo
 
 /* ---- path calls ---------------------------------------------------------------------------------- */
 
-u32 Z_wasi_snapshot_preview1Z_path_open(W *w, u32 dirfd, u32 dirflags, u32 path, u32 path_len,
+static u32 w_path_open(W *w, u32 dirfd, u32 dirflags, u32 path, u32 path_len,
                                         u32 oflags, u64 rights, u64 inheriting, u32 fdflags,
                                         u32 out)
 {
@@ -685,6 +698,11 @@ u32 Z_wasi_snapshot_preview1Z_path_open(W *w, u32 dirfd, u32 dirflags, u32 path,
                 return W_EISDIR;
             want_dir = 1;
         }
+    }
+    if (w->open_files >= w->max_open_files) {
+        snprintf(w->limit_msg, sizeof w->limit_msg,
+                 "the job opened more than its limit of %u files at once", w->max_open_files);
+        afm_rt_abort(AFMPEG_ELIMIT);
     }
     int fd = fd_alloc(w);
     if (fd < 0)
@@ -723,11 +741,12 @@ u32 Z_wasi_snapshot_preview1Z_path_open(W *w, u32 dirfd, u32 dirflags, u32 path,
         f->writable = (flags & AFMPEG_FS_WRITE) != 0;
         f->append = (fdflags & FDFLAG_APPEND) != 0;
     }
+    w->open_files++;
     put_u32(w, out, (uint32_t)fd);
     return W_ESUCCESS;
 }
 
-u32 Z_wasi_snapshot_preview1Z_path_filestat_get(W *w, u32 dirfd, u32 flags, u32 path, u32 len,
+static u32 w_path_filestat_get(W *w, u32 dirfd, u32 flags, u32 path, u32 len,
                                                 u32 out)
 {
     char p[AFM_PATH_MAX + 1];
@@ -741,14 +760,14 @@ u32 Z_wasi_snapshot_preview1Z_path_filestat_get(W *w, u32 dirfd, u32 flags, u32 
     return put_filestat(w, out, &st);
 }
 
-u32 Z_wasi_snapshot_preview1Z_path_create_directory(W *w, u32 dirfd, u32 path, u32 len)
+static u32 w_path_create_directory(W *w, u32 dirfd, u32 path, u32 len)
 {
     char p[AFM_PATH_MAX + 1];
     uint32_t e = resolve(w, dirfd, path, len, p, sizeof p);
     return e ? e : werr(w->fs->ops.mkdir(w->fs->payload, p));
 }
 
-u32 Z_wasi_snapshot_preview1Z_path_remove_directory(W *w, u32 dirfd, u32 path, u32 len)
+static u32 w_path_remove_directory(W *w, u32 dirfd, u32 path, u32 len)
 {
     char p[AFM_PATH_MAX + 1];
     uint32_t e = resolve(w, dirfd, path, len, p, sizeof p);
@@ -759,14 +778,14 @@ u32 Z_wasi_snapshot_preview1Z_path_remove_directory(W *w, u32 dirfd, u32 path, u
     return werr(w->fs->ops.rmdir(w->fs->payload, p));
 }
 
-u32 Z_wasi_snapshot_preview1Z_path_unlink_file(W *w, u32 dirfd, u32 path, u32 len)
+static u32 w_path_unlink_file(W *w, u32 dirfd, u32 path, u32 len)
 {
     char p[AFM_PATH_MAX + 1];
     uint32_t e = resolve(w, dirfd, path, len, p, sizeof p);
     return e ? e : werr(w->fs->ops.unlink(w->fs->payload, p));
 }
 
-u32 Z_wasi_snapshot_preview1Z_path_rename(W *w, u32 fd, u32 from, u32 from_len, u32 newfd,
+static u32 w_path_rename(W *w, u32 fd, u32 from, u32 from_len, u32 newfd,
                                           u32 to, u32 to_len)
 {
     char a[AFM_PATH_MAX + 1], b[AFM_PATH_MAX + 1];
@@ -779,3 +798,43 @@ u32 Z_wasi_snapshot_preview1Z_path_rename(W *w, u32 fd, u32 from, u32 from_len, 
         return W_EPERM; /* the root itself cannot be moved or replaced */
     return werr(w->fs->ops.rename(w->fs->payload, a, b));
 }
+
+/* ---- the imports ----------------------------------------------------------------------------
+ * Each runs as host code (afm_rt_host_enter/leave): a cancel or deadline that arrives meanwhile
+ * takes effect when it returns, never half-way through a filesystem call. */
+#define AFM_IMPORT(name, params, args)                                                             \
+    u32 Z_wasi_snapshot_preview1Z_##name params                                                    \
+    {                                                                                              \
+        afm_rt_host_enter();                                                                       \
+        u32 r = w_##name args;                                                                     \
+        afm_rt_host_leave();                                                                       \
+        return r;                                                                                  \
+    }
+
+AFM_IMPORT(args_sizes_get, (W *w, u32 count, u32 size), (w, count, size))
+AFM_IMPORT(args_get, (W *w, u32 ptrs, u32 buf), (w, ptrs, buf))
+AFM_IMPORT(environ_sizes_get, (W *w, u32 count, u32 size), (w, count, size))
+AFM_IMPORT(environ_get, (W *w, u32 ptrs, u32 buf), (w, ptrs, buf))
+AFM_IMPORT(clock_time_get, (W *w, u32 id, u64 precision, u32 out), (w, id, precision, out))
+AFM_IMPORT(poll_oneoff, (W *w, u32 in, u32 out, u32 n, u32 nevents), (w, in, out, n, nevents))
+AFM_IMPORT(fd_prestat_get, (W *w, u32 fd, u32 out), (w, fd, out))
+AFM_IMPORT(fd_prestat_dir_name, (W *w, u32 fd, u32 path, u32 len), (w, fd, path, len))
+AFM_IMPORT(fd_close, (W *w, u32 fd), (w, fd))
+AFM_IMPORT(fd_fdstat_get, (W *w, u32 fd, u32 out), (w, fd, out))
+AFM_IMPORT(fd_fdstat_set_flags, (W *w, u32 fd, u32 flags), (w, fd, flags))
+AFM_IMPORT(fd_filestat_get, (W *w, u32 fd, u32 out), (w, fd, out))
+AFM_IMPORT(fd_write, (W *w, u32 fd, u32 iovs, u32 n, u32 nwritten), (w, fd, iovs, n, nwritten))
+AFM_IMPORT(fd_read, (W *w, u32 fd, u32 iovs, u32 n, u32 nread), (w, fd, iovs, n, nread))
+AFM_IMPORT(fd_seek, (W *w, u32 fd, u64 offset, u32 whence, u32 out), (w, fd, offset, whence, out))
+AFM_IMPORT(fd_readdir, (W *w, u32 fd, u32 buf, u32 len, u64 cookie, u32 used),
+           (w, fd, buf, len, cookie, used))
+AFM_IMPORT(path_open, (W *w, u32 dirfd, u32 dirflags, u32 path, u32 path_len, u32 oflags,
+                       u64 rights, u64 inheriting, u32 fdflags, u32 out),
+           (w, dirfd, dirflags, path, path_len, oflags, rights, inheriting, fdflags, out))
+AFM_IMPORT(path_filestat_get, (W *w, u32 dirfd, u32 flags, u32 path, u32 len, u32 out),
+           (w, dirfd, flags, path, len, out))
+AFM_IMPORT(path_create_directory, (W *w, u32 dirfd, u32 path, u32 len), (w, dirfd, path, len))
+AFM_IMPORT(path_remove_directory, (W *w, u32 dirfd, u32 path, u32 len), (w, dirfd, path, len))
+AFM_IMPORT(path_unlink_file, (W *w, u32 dirfd, u32 path, u32 len), (w, dirfd, path, len))
+AFM_IMPORT(path_rename, (W *w, u32 fd, u32 from, u32 from_len, u32 newfd, u32 to, u32 to_len),
+           (w, fd, from, from_len, newfd, to, to_len))

@@ -49,6 +49,12 @@ typedef struct Z_wasi_snapshot_preview1_instance_t {
     afmpeg_output_fn on_stdout, on_stderr;
     void *output_payload;
     afm_buf out, err;
+    /* Limits (set by the runtime after afm_wasi_init): bytes written to files and standard
+     * output, in all; files open at once. Past either the job stops with AFMPEG_ELIMIT and
+     * limit_msg says which. */
+    uint64_t output_limit, written;
+    unsigned max_open_files, open_files;
+    char limit_msg[160];
     afm_fd fds[AFM_WASI_MAX_FDS];
 } afm_wasi;
 

@@ -39,7 +39,7 @@ compile fftools/ffprobe.c ffprobe.o $(renames afm_ffprobe_)
 for f in cmdutils opt_common; do
     compile "fftools/$f.c" "$f.o" $(renames afm_)
 done
-compile "$here/main.c" main.o
+compile "$here/main.c" main.o -fno-finite-loops
 
 $CC $LDFLAGS -o "$out" "$obj"/*.o \
     libavfilter/libavfilter.a libavformat/libavformat.a libavcodec/libavcodec.a \

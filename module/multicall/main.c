@@ -4,7 +4,9 @@
  * reads the afm_* versions below, which are set to the chosen tool's before it starts. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int afm_ffmpeg_main(int argc, char **argv);
 int afm_ffprobe_main(int argc, char **argv);
@@ -35,6 +37,17 @@ static int recurse_call(int n)
     return next_call(n + 1) + 1;
 }
 
+/* A loop on registers only: no memory access, no host call, no end in practice (a 64-bit LCG
+ * meets 7 after some 2^63 steps). Only an asynchronous stop can end it. This file is compiled
+ * with -fno-finite-loops, so the compiler may not assume the loop ends and delete it. */
+static int spin(void)
+{
+    uint64_t x = (uint64_t)one, target = (uint64_t)zero + 7u;
+    while (x != target)
+        x = x * 6364136223846793005u + 1442695040888963407u;
+    return (int)x;
+}
+
 static int selftest(int argc, char **argv)
 {
     const char *kind = argc > 1 ? argv[1] : "";
@@ -50,6 +63,37 @@ static int selftest(int argc, char **argv)
         return recurse_frame(NULL);
     if (!strcmp(kind, "exit"))
         return 42;
+    if (!strcmp(kind, "spin"))
+        return spin();
+    if (!strcmp(kind, "sleep")) /* in host calls (poll_oneoff) forever */
+        for (;;)
+            usleep(100000);
+    if (!strcmp(kind, "write")) { /* standard output, forever */
+        static char buf[65536];
+        for (;;)
+            if (fwrite(buf, 1, sizeof buf, stdout) != sizeof buf)
+                return 3;
+    }
+    if (!strcmp(kind, "open")) { /* files kept open: argv[2] of them */
+        int n = argc > 2 ? atoi(argv[2]) : 0;
+        for (int i = 0; i < n; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "open-%d", i);
+            if (!fopen(name, "w")) {
+                fprintf(stderr, "afmpeg-selftest: fopen %s failed\n", name);
+                return 4;
+            }
+        }
+        return 0;
+    }
+    if (!strcmp(kind, "alloc")) { /* 1 MiB blocks until refused; prints how many */
+        static void *volatile last; /* kept, so the allocations cannot be optimised away */
+        unsigned long n = 0;
+        while ((last = malloc(1 << 20)) != NULL)
+            n++;
+        printf("%lu\n", n);
+        return 0;
+    }
     fprintf(stderr, "afmpeg-selftest: unknown kind '%s'\n", kind);
     return 2;
 }

@@ -174,7 +174,7 @@ static int run_job(guest_job *j, uint32_t max_pages, afm_rt_outcome *out)
                  j->op == OP_RECURSE;
     if (faults)
         EXPECTED_FAULTS_BEGIN();
-    int rc = afm_rt_call(guest_entry, j, max_pages, out);
+    int rc = afm_rt_call(guest_entry, j, max_pages, 0, NULL, out);
     if (faults)
         EXPECTED_FAULTS_END();
     Z_guest_free(&j->inst);
@@ -363,7 +363,7 @@ RT_TEST(test_wasm_rt_trap_direct)
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         wasm_rt_trap_t code = codes[i];
         afm_rt_outcome out;
-        assert_int_equal(afm_rt_call(direct_trap_fn, &code, 10, &out), 0);
+        assert_int_equal(afm_rt_call(direct_trap_fn, &code, 10, 0, NULL, &out), 0);
         afmpeg_trap want = code == WASM_RT_TRAP_NONE ? AFMPEG_TRAP_OTHER
                                                      : afm_rt_trap_from_wasm(code);
         assert_int_equal(out.trap, want);
@@ -374,14 +374,14 @@ RT_TEST(test_wasm_rt_trap_direct)
 static void nested_fn(void *arg)
 {
     afm_rt_outcome out;
-    *(int *)arg = afm_rt_call(direct_trap_fn, NULL, 10, &out);
+    *(int *)arg = afm_rt_call(direct_trap_fn, NULL, 10, 0, NULL, &out);
 }
 
 RT_TEST(test_not_reentrant)
 {
     int nested_rc = 0;
     afm_rt_outcome out;
-    assert_int_equal(afm_rt_call(nested_fn, &nested_rc, 10, &out), 0);
+    assert_int_equal(afm_rt_call(nested_fn, &nested_rc, 10, 0, NULL, &out), 0);
     assert_int_equal(nested_rc, -EBUSY);
     assert_int_equal(out.trap, AFMPEG_TRAP_NONE);
     assert_normal_call_works();
@@ -615,7 +615,7 @@ RT_TEST(test_host_fault_inside_call_repaired)
     assert_non_null(j);
     afm_rt_outcome out;
     EXPECTED_FAULTS_BEGIN();
-    int rc = afm_rt_call(touch_host_page_fn, j, UINT32_MAX, &out);
+    int rc = afm_rt_call(touch_host_page_fn, j, UINT32_MAX, 0, NULL, &out);
     EXPECTED_FAULTS_END();
     assert_int_equal(rc, 0);
     Z_guest_free(&j->inst);
@@ -637,7 +637,7 @@ RT_TEST(test_host_fault_inside_call_jumps_out)
     afm_rt_outcome out;
     EXPECTED_FAULTS_BEGIN();
     if (sigsetjmp(host_env, 1) == 0) {
-        afm_rt_call(touch_host_page_fn, j, UINT32_MAX, &out);
+        afm_rt_call(touch_host_page_fn, j, UINT32_MAX, 0, NULL, &out);
         EXPECTED_FAULTS_END();
         fail_msg("the previous handler did not jump out of the call");
     }
@@ -687,7 +687,7 @@ static int child_main(const char *mode)
         return 4;
     if (strstr(mode, "incall") != NULL) {
         afm_rt_outcome out;
-        afm_rt_call(child_touch_fn, p, 10, &out);
+        afm_rt_call(child_touch_fn, p, 10, 0, NULL, &out);
     } else {
         child_touch_fn(p);
     }
@@ -871,7 +871,7 @@ RT_TEST(test_exceptions)
     c.tag = wasm_rt_register_tag(4);
     assert_int_not_equal(wasm_rt_register_tag(8), c.tag);
     afm_rt_outcome out;
-    assert_int_equal(afm_rt_call(exc_fn, &c, 10, &out), 0);
+    assert_int_equal(afm_rt_call(exc_fn, &c, 10, 0, NULL, &out), 0);
     assert_int_equal(out.trap, AFMPEG_TRAP_NONE);
     assert_true(c.caught);
     assert_int_equal(c.caught_tag, c.tag);
@@ -880,7 +880,7 @@ RT_TEST(test_exceptions)
 
     memset(&c, 0, sizeof(c));
     c.rethrow = 1;
-    assert_int_equal(afm_rt_call(exc_fn, &c, 10, &out), 0);
+    assert_int_equal(afm_rt_call(exc_fn, &c, 10, 0, NULL, &out), 0);
     assert_true(c.caught);
     assert_int_equal(out.trap, AFMPEG_TRAP_OTHER);
     assert_null(wasm_rt_get_unwind_target());

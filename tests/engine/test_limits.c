@@ -1,0 +1,503 @@
+/* Safe under load: memory caps, deadlines, output and open-file limits, cancellation (running,
+ * queued, in host calls, in pure compute loops), and pools — on the real module. The guest
+ * misbehaves on purpose through "afmpeg-selftest KIND" (module/multicall/main.c). */
+#include <pthread.h>
+#include <time.h>
+#include "engine_util.h"
+
+static afmpeg_runtime *rt;
+static afmpeg_fs *fs;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (make_media() || afmpeg_new(&rt, NULL) || afmpeg_fs_new_memory(&fs))
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    afmpeg_fs_free(fs);
+    afmpeg_close(rt);
+    remove_media();
+    return 0;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Runs `afmpeg-selftest kind [arg]` with opts; returns the error, result in *res. */
+static int selftest(afmpeg_runtime *r, const char *kind, const char *arg,
+                    const afmpeg_job_options *opts, afmpeg_result **res)
+{
+    const char *argv[] = {"afmpeg-selftest", kind, arg, NULL};
+    return afmpeg_run_ex(r, fs, argv, opts, res);
+}
+
+/* The runtime still runs a normal job correctly. */
+static void assert_runtime_works(afmpeg_runtime *r)
+{
+    afmpeg_result *res = NULL;
+    assert_int_equal(selftest(r, "exit", NULL, NULL, &res), AFMPEG_OK);
+    assert_int_equal(afmpeg_result_exit_code(res), 42);
+    afmpeg_result_free(res);
+}
+
+static void test_memory_limit(void **state)
+{
+    (void)state;
+    unsigned long got[2];
+    const uint64_t limits[2] = {64ull << 20, 128ull << 20};
+    for (int i = 0; i < 2; i++) {
+        afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+        o.memory_limit = limits[i];
+        afmpeg_result *res = NULL;
+        assert_int_equal(selftest(rt, "alloc", NULL, &o, &res), AFMPEG_OK);
+        assert_int_equal(afmpeg_result_exit_code(res), 0);
+        got[i] = strtoul(afmpeg_result_stdout(res, NULL), NULL, 10);
+        afmpeg_result_free(res);
+    }
+    /* 1 MiB blocks: a little less than the cap (the module's own data and stack come first). */
+    assert_true(got[0] >= 40 && got[0] < 64);
+    assert_true(got[1] >= 100 && got[1] < 128);
+    assert_runtime_works(rt);
+}
+
+/* FFmpeg asked to allocate a huge frame fails cleanly under the cap. */
+static void test_memory_limit_ffmpeg(void **state)
+{
+    (void)state;
+    assert_int_equal(afmpeg_fs_write_file(fs, "big.raw", "x", 1), AFMPEG_OK);
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.memory_limit = 256ull << 20;
+    const char *big[] = {"ffmpeg", "-hide_banner", "-f", "rawvideo", "-pix_fmt", "rgba", "-s",
+                         "16000x16000", "-i", "big.raw", "-f", "null", "-", NULL};
+    afmpeg_result *res = NULL;
+    assert_int_equal(afmpeg_run_ex(rt, fs, big, &o, &res), AFMPEG_OK);
+    assert_int_not_equal(afmpeg_result_exit_code(res), 0);
+    afmpeg_result_free(res);
+    assert_runtime_works(rt);
+}
+
+static void test_deadline_pure_compute(void **state)
+{
+    (void)state;
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.timeout_ms = 200;
+    afmpeg_result *res = NULL;
+    double t0 = now_ms();
+    assert_int_equal(selftest(rt, "spin", NULL, &o, &res), AFMPEG_ETIMEDOUT);
+    double took = now_ms() - t0;
+    assert_non_null(res);
+    assert_int_equal(afmpeg_result_exit_code(res), -1);
+    assert_non_null(strstr(afmpeg_last_error(), "deadline of 200 ms"));
+    afmpeg_result_free(res);
+    assert_true(took >= 199 && took < 5000);
+    assert_runtime_works(rt);
+}
+
+static void test_deadline_in_host_sleep(void **state)
+{
+    (void)state;
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.timeout_ms = 150;
+    afmpeg_result *res = NULL;
+    assert_int_equal(selftest(rt, "sleep", NULL, &o, &res), AFMPEG_ETIMEDOUT);
+    afmpeg_result_free(res);
+    assert_runtime_works(rt);
+}
+
+/* A runtime-wide default deadline applies to jobs that set none. */
+static void test_runtime_default_deadline(void **state)
+{
+    (void)state;
+    afmpeg_runtime_options ro = AFMPEG_RUNTIME_OPTIONS_INIT;
+    ro.timeout_ms = 100;
+    afmpeg_runtime *r;
+    assert_int_equal(afmpeg_new(&r, &ro), AFMPEG_OK);
+    afmpeg_result *res = NULL;
+    assert_int_equal(selftest(r, "spin", NULL, NULL, &res), AFMPEG_ETIMEDOUT);
+    afmpeg_result_free(res);
+    /* ... and a job's own deadline wins. */
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.timeout_ms = 300;
+    double t0 = now_ms();
+    assert_int_equal(selftest(r, "spin", NULL, &o, &res), AFMPEG_ETIMEDOUT);
+    assert_true(now_ms() - t0 >= 299);
+    afmpeg_result_free(res);
+    afmpeg_close(r);
+}
+
+typedef struct canceller {
+    afmpeg_cancel_token *token;
+    int delay_ms;
+} canceller;
+
+static void *cancel_later(void *arg)
+{
+    canceller *c = arg;
+    struct timespec ts = {c->delay_ms / 1000, (c->delay_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    afmpeg_cancel(c->token);
+    return NULL;
+}
+
+/* Cancels a job of `kind` from another thread after 100 ms. */
+static void check_cancel_running(const char *kind)
+{
+    afmpeg_cancel_token *tok;
+    assert_int_equal(afmpeg_cancel_token_new(&tok), AFMPEG_OK);
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.cancel = tok;
+    canceller c = {tok, 100};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, cancel_later, &c), 0);
+    afmpeg_result *res = NULL;
+    double t0 = now_ms();
+    assert_int_equal(selftest(rt, kind, NULL, &o, &res), AFMPEG_ECANCELLED);
+    double took = now_ms() - t0;
+    pthread_join(th, NULL);
+    assert_non_null(res);
+    assert_int_equal(afmpeg_result_exit_code(res), -1);
+    afmpeg_result_free(res);
+    assert_true(took >= 99 && took < 3000);
+    assert_true(afmpeg_cancel_requested(tok));
+    /* Cancellation is sticky: a later job with the token does not run. */
+    assert_int_equal(selftest(rt, "exit", NULL, &o, &res), AFMPEG_ECANCELLED);
+    assert_null(res);
+    afmpeg_cancel_token_free(tok);
+    assert_runtime_works(rt);
+}
+
+static void test_cancel_pure_compute(void **state) { (void)state; check_cancel_running("spin"); }
+static void test_cancel_in_host_sleep(void **state) { (void)state; check_cancel_running("sleep"); }
+static void test_cancel_while_writing(void **state) { (void)state; check_cancel_running("write"); }
+
+/* A real FFmpeg job cancelled mid-way: the runtime goes on. */
+static void test_cancel_ffmpeg(void **state)
+{
+    (void)state;
+    afmpeg_cancel_token *tok;
+    assert_int_equal(afmpeg_cancel_token_new(&tok), AFMPEG_OK);
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.cancel = tok;
+    put_media(fs, "h264_aac.mp4", "in.mp4");
+    /* Loops the input forever: only the cancel ends it. */
+    const char *argv[] = {"ffmpeg", "-nostdin", "-v", "error", "-stream_loop", "-1", "-i",
+                          "in.mp4", "-f", "framemd5", "-", NULL};
+    canceller c = {tok, 300};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, cancel_later, &c), 0);
+    afmpeg_result *res = NULL;
+    assert_int_equal(afmpeg_run_ex(rt, fs, argv, &o, &res), AFMPEG_ECANCELLED);
+    pthread_join(th, NULL);
+    size_t n;
+    afmpeg_result_stdout(res, &n);
+    assert_true(n > 1000); /* it was running */
+    afmpeg_result_free(res);
+    afmpeg_cancel_token_free(tok);
+    assert_runtime_works(rt);
+}
+
+/* Cancelling from the job's own output callback. */
+static int cancel_on_output(const void *data, size_t len, void *payload)
+{
+    (void)data;
+    (void)len;
+    afmpeg_cancel(payload);
+    return 0;
+}
+
+static void test_cancel_from_callback(void **state)
+{
+    (void)state;
+    afmpeg_cancel_token *tok;
+    assert_int_equal(afmpeg_cancel_token_new(&tok), AFMPEG_OK);
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.cancel = tok;
+    o.on_stdout = cancel_on_output;
+    o.output_payload = tok;
+    afmpeg_result *res = NULL;
+    assert_int_equal(selftest(rt, "write", NULL, &o, &res), AFMPEG_ECANCELLED);
+    afmpeg_result_free(res);
+    afmpeg_cancel_token_free(tok);
+    assert_runtime_works(rt);
+}
+
+/* A queued job cancelled while another runs returns at once, without running. */
+typedef struct queued {
+    afmpeg_cancel_token *token;
+    int err;
+    double took_ms;
+} queued;
+
+static void *run_queued(void *arg)
+{
+    queued *q = arg;
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.cancel = q->token;
+    afmpeg_result *res = NULL;
+    double t0 = now_ms();
+    q->err = selftest(rt, "exit", NULL, &o, &res);
+    q->took_ms = now_ms() - t0;
+    afmpeg_result_free(res);
+    return NULL;
+}
+
+typedef struct busy_job {
+    afmpeg_cancel_token *token;
+    int err;
+} busy_job;
+
+static void *run_busy(void *arg)
+{
+    busy_job *b = arg;
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.cancel = b->token;
+    afmpeg_result *res = NULL;
+    b->err = selftest(rt, "spin", NULL, &o, &res);
+    afmpeg_result_free(res);
+    return NULL;
+}
+
+static void test_cancel_queued(void **state)
+{
+    (void)state;
+    afmpeg_cancel_token *busy, *waiting;
+    assert_int_equal(afmpeg_cancel_token_new(&busy), AFMPEG_OK);
+    assert_int_equal(afmpeg_cancel_token_new(&waiting), AFMPEG_OK);
+    /* A job that spins until cancelled holds the runtime; a second one queues behind it and is
+     * cancelled while it waits: it returns at once, and the first goes on running. */
+    busy_job b = {busy, 0};
+    queued q = {waiting, 0, 0};
+    pthread_t t_busy, t_queued;
+    struct timespec ts = {0, 200 * 1000000L};
+    assert_int_equal(pthread_create(&t_busy, NULL, run_busy, &b), 0);
+    nanosleep(&ts, NULL);
+    assert_int_equal(pthread_create(&t_queued, NULL, run_queued, &q), 0);
+    nanosleep(&ts, NULL);
+    double t0 = now_ms();
+    afmpeg_cancel(waiting);
+    pthread_join(t_queued, NULL);
+    double returned_after = now_ms() - t0;
+    assert_int_equal(q.err, AFMPEG_ECANCELLED);
+    assert_true(q.took_ms >= 150);          /* it did wait in the queue */
+    assert_true(returned_after < 1000);     /* and left it at once when cancelled */
+    afmpeg_cancel(busy);
+    pthread_join(t_busy, NULL);
+    assert_int_equal(b.err, AFMPEG_ECANCELLED);
+    afmpeg_cancel_token_free(busy);
+    afmpeg_cancel_token_free(waiting);
+    assert_runtime_works(rt);
+}
+
+/* The deadline clock starts when the job runs, not while it queues. */
+static void *run_with_short_deadline(void *arg)
+{
+    queued *q = arg;
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.timeout_ms = 150;
+    afmpeg_result *res = NULL;
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL); /* let the busy job take the runtime first */
+    double t0 = now_ms();
+    q->err = selftest(rt, "exit", NULL, &o, &res);
+    q->took_ms = now_ms() - t0;
+    afmpeg_result_free(res);
+    return NULL;
+}
+
+static void test_deadline_excludes_queueing(void **state)
+{
+    (void)state;
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.timeout_ms = 500;
+    queued q = {NULL, -1, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_with_short_deadline, &q), 0);
+    afmpeg_result *res = NULL;
+    assert_int_equal(selftest(rt, "spin", NULL, &o, &res), AFMPEG_ETIMEDOUT);
+    afmpeg_result_free(res);
+    pthread_join(th, NULL);
+    assert_int_equal(q.err, AFMPEG_OK);
+    assert_true(q.took_ms > 300); /* it queued longer than its own deadline, and still ran */
+}
+
+static void test_output_limit(void **state)
+{
+    (void)state;
+    /* Standard output. */
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.output_limit = 1 << 20;
+    afmpeg_result *res = NULL;
+    assert_int_equal(selftest(rt, "write", NULL, &o, &res), AFMPEG_ELIMIT);
+    assert_non_null(strstr(afmpeg_last_error(), "output limit of 1048576 bytes"));
+    size_t n;
+    afmpeg_result_stdout(res, &n);
+    assert_true(n <= 1 << 20);
+    afmpeg_result_free(res);
+
+    /* A file, next to one that must stay intact. */
+    put_media(fs, "h264_aac.mp4", "in.mp4");
+    assert_int_equal(afmpeg_fs_write_file(fs, "keep.txt", "precious", 8), AFMPEG_OK);
+    const char *argv[] = {"ffmpeg", "-nostdin", "-v", "error", "-i", "in.mp4", "-f", "rawvideo",
+                          "-y", "out.raw", NULL};
+    o.output_limit = 500000;
+    assert_int_equal(afmpeg_run_ex(rt, fs, argv, &o, &res), AFMPEG_ELIMIT);
+    afmpeg_result_free(res);
+    afmpeg_fs_stat st;
+    assert_int_equal(afmpeg_fs_stat_path(fs, "out.raw", &st), AFMPEG_OK);
+    assert_true(st.size <= 500000);
+    void *data;
+    assert_int_equal(afmpeg_fs_read_file(fs, "keep.txt", &data, &n), AFMPEG_OK);
+    assert_int_equal(n, 8);
+    assert_memory_equal(data, "precious", 8);
+    afmpeg_free(data);
+    assert_runtime_works(rt);
+}
+
+static void test_open_files_limit(void **state)
+{
+    (void)state;
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.max_open_files = 5;
+    afmpeg_result *res = NULL;
+    assert_int_equal(selftest(rt, "open", "10", &o, &res), AFMPEG_ELIMIT);
+    assert_non_null(strstr(afmpeg_last_error(), "limit of 5 files"));
+    afmpeg_result_free(res);
+    assert_int_equal(selftest(rt, "open", "5", &o, &res), AFMPEG_OK);
+    assert_int_equal(afmpeg_result_exit_code(res), 0);
+    afmpeg_result_free(res);
+}
+
+static void test_bad_limits(void **state)
+{
+    (void)state;
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.memory_limit = 5ull << 30;
+    afmpeg_result *res = (afmpeg_result *)1;
+    assert_int_equal(selftest(rt, "exit", NULL, &o, &res), AFMPEG_EINVAL);
+    assert_null(res);
+    assert_non_null(strstr(afmpeg_last_error(), "memory_limit"));
+    o.memory_limit = 0;
+    o.max_open_files = 100000;
+    assert_int_equal(selftest(rt, "exit", NULL, &o, &res), AFMPEG_EINVAL);
+    assert_non_null(strstr(afmpeg_last_error(), "max_open_files"));
+}
+
+/* ---- pools ---------------------------------------------------------------------------------- */
+
+typedef struct pool_worker {
+    afmpeg_pool *pool;
+    const char *kind;
+    afmpeg_cancel_token *token;
+    int err, exit_code;
+} pool_worker;
+
+static void *pool_job(void *arg)
+{
+    pool_worker *w = arg;
+    afmpeg_fs *own;
+    if (afmpeg_fs_new_memory(&own))
+        return NULL;
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.cancel = w->token;
+    const char *argv[] = {"afmpeg-selftest", w->kind, NULL};
+    afmpeg_result *res = NULL;
+    w->err = afmpeg_pool_run(w->pool, own, argv, &o, &res);
+    w->exit_code = afmpeg_result_exit_code(res);
+    afmpeg_result_free(res);
+    afmpeg_fs_free(own);
+    return NULL;
+}
+
+static void test_pool_runs_in_parallel(void **state)
+{
+    (void)state;
+    afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
+    po.instances = 2;
+    po.runtime.timeout_ms = 400;
+    afmpeg_pool *pool;
+    assert_int_equal(afmpeg_pool_new(&pool, &po), AFMPEG_OK);
+    afmpeg_pool_stats st;
+    assert_int_equal(afmpeg_pool_stats_get(pool, &st), AFMPEG_OK);
+    assert_int_equal(st.instances, 2);
+    assert_int_equal(st.running, 0);
+    assert_true(st.idle_bytes < 4096);
+    /* Two 400 ms jobs on two instances take about 400 ms, not 800; a third queues. */
+    pool_worker w[3] = {{pool, "spin", NULL, 0, 0}, {pool, "spin", NULL, 0, 0},
+                        {pool, "spin", NULL, 0, 0}};
+    pthread_t t[3];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, pool_job, &w[i]), 0);
+    struct timespec ts = {0, 150 * 1000000L};
+    nanosleep(&ts, NULL);
+    assert_int_equal(pthread_create(&t[2], NULL, pool_job, &w[2]), 0);
+    nanosleep(&ts, NULL);
+    assert_int_equal(afmpeg_pool_stats_get(pool, &st), AFMPEG_OK);
+    assert_int_equal(st.running, 2);
+    assert_int_equal(st.queued, 1);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].err, AFMPEG_ETIMEDOUT);
+    }
+    afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
+}
+
+static void test_pool_close_cancels(void **state)
+{
+    (void)state;
+    afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
+    po.instances = 2;
+    afmpeg_pool *pool;
+    assert_int_equal(afmpeg_pool_new(&pool, &po), AFMPEG_OK);
+    pool_worker w[3] = {{pool, "spin", NULL, 0, 0}, {pool, "sleep", NULL, 0, 0},
+                        {pool, "spin", NULL, 0, 0}};
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, pool_job, &w[i]), 0);
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL);
+    double t0 = now_ms();
+    afmpeg_pool_close(pool, AFMPEG_CLOSE_CANCEL);
+    assert_true(now_ms() - t0 < 2000);
+    int cancelled = 0, closed = 0;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        cancelled += w[i].err == AFMPEG_ECANCELLED;
+        closed += w[i].err == AFMPEG_ECLOSED;
+    }
+    assert_int_equal(cancelled, 2); /* the two running */
+    assert_int_equal(closed, 1);    /* the one queued */
+}
+
+int main(void)
+{
+    alarm(300); /* a hang fails the suite instead of CI's whole run */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_memory_limit),
+        cmocka_unit_test(test_memory_limit_ffmpeg),
+        cmocka_unit_test(test_deadline_pure_compute),
+        cmocka_unit_test(test_deadline_in_host_sleep),
+        cmocka_unit_test(test_runtime_default_deadline),
+        cmocka_unit_test(test_cancel_pure_compute),
+        cmocka_unit_test(test_cancel_in_host_sleep),
+        cmocka_unit_test(test_cancel_while_writing),
+        cmocka_unit_test(test_cancel_ffmpeg),
+        cmocka_unit_test(test_cancel_from_callback),
+        cmocka_unit_test(test_cancel_queued),
+        cmocka_unit_test(test_deadline_excludes_queueing),
+        cmocka_unit_test(test_output_limit),
+        cmocka_unit_test(test_open_files_limit),
+        cmocka_unit_test(test_bad_limits),
+        cmocka_unit_test(test_pool_runs_in_parallel),
+        cmocka_unit_test(test_pool_close_cancels),
+    };
+    return cmocka_run_group_tests_name("limits", tests, setup, teardown);
+}
