@@ -101,7 +101,7 @@ test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(BUILD)/afmpeg
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 test-valgrind: deps
 	$(MAKE) test-build
-	TEST_WRAPPER="$(VALGRIND)" tests/run.sh $(UNIT_TESTS) $(ENGINE_TESTS)
+	AFMPEG_SOAK_JOBS=2000 TEST_WRAPPER="$(VALGRIND)" tests/run.sh $(UNIT_TESTS) $(ENGINE_TESTS)
 
 # Benchmarks: measured in one run, reported as ratios (bench/README.md).
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libafmpeg.a

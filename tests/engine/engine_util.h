@@ -21,14 +21,27 @@
 #include <valgrind/valgrind.h>
 #define EXPECTED_FAULTS_BEGIN() VALGRIND_DISABLE_ERROR_REPORTING
 #define EXPECTED_FAULTS_END() VALGRIND_ENABLE_ERROR_REPORTING
+#define AFM_UNDER_VALGRIND() RUNNING_ON_VALGRIND
 #else
 #define EXPECTED_FAULTS_BEGIN() ((void)0)
 #define EXPECTED_FAULTS_END() ((void)0)
+#define AFM_UNDER_VALGRIND() 0
 #endif
+
+/* Whether the process runs under ASan or valgrind, whose own allocators make the process's
+ * memory use and mappings grow without a leak of ours. */
+static inline int under_instrumentation(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+    return 1;
+#else
+    return AFM_UNDER_VALGRIND();
+#endif
+}
 
 /* A host-directory filesystem, or skip the test where the kernel interface the jail needs
  * (openat2) is missing: valgrind 3.19 does not know it, and afmpeg refuses to run unjailed. */
-static afmpeg_fs *hostdir_or_skip(const char *dir)
+static inline afmpeg_fs *hostdir_or_skip(const char *dir)
 {
     afmpeg_fs *fs = NULL;
     int err = afmpeg_fs_new_hostdir(&fs, dir);
@@ -45,7 +58,7 @@ static afmpeg_fs *hostdir_or_skip(const char *dir)
 static char media_dir[256];
 
 /* Runs a shell command; returns its stdout (malloc'd, NUL-terminated) or NULL on failure. */
-static char *sh_capture(const char *fmt, ...)
+static inline char *sh_capture(const char *fmt, ...)
 {
     char cmd[4096];
     va_list ap;
@@ -80,7 +93,7 @@ static char *sh_capture(const char *fmt, ...)
     return buf;
 }
 
-static int sh(const char *fmt, ...)
+static inline int sh(const char *fmt, ...)
 {
     char cmd[4096];
     va_list ap;
@@ -90,7 +103,7 @@ static int sh(const char *fmt, ...)
     return system(cmd);
 }
 
-static void *read_host_file(const char *path, size_t *len)
+static inline void *read_host_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -111,7 +124,7 @@ static void *read_host_file(const char *path, size_t *len)
     return buf;
 }
 
-static int write_host_file(const char *path, const void *data, size_t len)
+static inline int write_host_file(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
     if (!f)
@@ -121,7 +134,7 @@ static int write_host_file(const char *path, const void *data, size_t len)
 }
 
 /* Generates the test media with Debian's ffmpeg (once). */
-static int make_media(void)
+static inline int make_media(void)
 {
     if (media_dir[0])
         return 0;
@@ -137,7 +150,7 @@ static int make_media(void)
               media_dir, ff, v, a, ff, v, ff, v);
 }
 
-static void remove_media(void)
+static inline void remove_media(void)
 {
     if (media_dir[0])
         sh("rm -rf '%s'", media_dir);
@@ -145,10 +158,10 @@ static void remove_media(void)
 }
 
 /* Loads media file `name` into the memory filesystem as `as`. */
-static void put_media(afmpeg_fs *fs, const char *name, const char *as)
+static inline void put_media(afmpeg_fs *fs, const char *name, const char *as)
 {
     char path[512];
-    size_t len;
+    size_t len = 0;
     snprintf(path, sizeof path, "%s/%s", media_dir, name);
     void *data = read_host_file(path, &len);
     assert_non_null(data);
@@ -157,7 +170,7 @@ static void put_media(afmpeg_fs *fs, const char *name, const char *as)
 }
 
 /* Keeps only the lines of framemd5 output that describe frames (drops '#' headers). */
-static char *frame_lines(const char *s)
+static inline char *frame_lines(const char *s)
 {
     char *out = malloc(strlen(s) + 1), *o = out;
     while (*s) {

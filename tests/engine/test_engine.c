@@ -360,7 +360,7 @@ static void test_job_stdio(void **state)
     afmpeg_fs *fs;
     assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
     char path[512];
-    size_t len;
+    size_t len = 0;
     /* Matroska streams from a pipe (an MP4 with its index at the end does not). */
     snprintf(path, sizeof path, "%s/hevc.mkv", media_dir);
     void *input = read_host_file(path, &len);
