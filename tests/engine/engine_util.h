@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "afmpeg.h"
 
@@ -52,6 +53,28 @@ static inline afmpeg_fs *hostdir_or_skip(const char *dir)
     }
     assert_int_equal(err, AFMPEG_OK);
     return fs;
+}
+
+static inline double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* A thread body: sleeps delay_ms, then cancels the token. */
+typedef struct canceller {
+    afmpeg_cancel_token *token;
+    int delay_ms;
+} canceller;
+
+static inline void *cancel_later(void *arg)
+{
+    canceller *c = arg;
+    struct timespec ts = {c->delay_ms / 1000, (c->delay_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    afmpeg_cancel(c->token);
+    return NULL;
 }
 
 /* The scratch directory with the generated media (made once per process). */

@@ -26,13 +26,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Runs `afmpeg-selftest kind [arg]` with opts; returns the error, result in *res. */
 static int selftest(afmpeg_runtime *r, const char *kind, const char *arg,
                     const afmpeg_job_options *opts, afmpeg_result **res)
@@ -133,20 +126,6 @@ static void test_runtime_default_deadline(void **state)
     assert_true(now_ms() - t0 >= 299);
     afmpeg_result_free(res);
     afmpeg_close(r);
-}
-
-typedef struct canceller {
-    afmpeg_cancel_token *token;
-    int delay_ms;
-} canceller;
-
-static void *cancel_later(void *arg)
-{
-    canceller *c = arg;
-    struct timespec ts = {c->delay_ms / 1000, (c->delay_ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-    afmpeg_cancel(c->token);
-    return NULL;
 }
 
 /* Cancels a job of `kind` from another thread after 100 ms. */

@@ -184,20 +184,6 @@ static void test_soak_pool(void **state) { (void)state; check_soak(1, 2); }
 
 /* ---- stress ----------------------------------------------------------------------------------- */
 
-typedef struct cancel_later_arg {
-    afmpeg_cancel_token *token;
-    long delay_ns;
-} cancel_later_arg;
-
-static void *cancel_later(void *arg)
-{
-    cancel_later_arg *c = arg;
-    struct timespec ts = {0, c->delay_ns};
-    nanosleep(&ts, NULL);
-    afmpeg_cancel(c->token);
-    return NULL;
-}
-
 static int stress_probe(int use_pool, afmpeg_fs *fs)
 {
     const char *argv[] = {"ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width",
@@ -234,7 +220,7 @@ static int stress_cancel(int use_pool, afmpeg_fs *fs)
         return 0;
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
     o.cancel = tok;
-    cancel_later_arg c = {tok, 20 * 1000000L};
+    canceller c = {tok, 20};
     pthread_t t;
     pthread_create(&t, NULL, cancel_later, &c);
     const char *argv[] = {"afmpeg-selftest", "spin", NULL};
