@@ -665,6 +665,14 @@ int afm_rt_call(void (*fn)(void *), void *arg, uint32_t max_pages, uint64_t time
         ctl = &own;
     }
     t->ctl = ctl;
+    /* The guest depends on SIGSEGV/SIGBUS (bounds checks) and the stop signal reaching this
+     * thread: unblock them for the call, whatever the caller's mask, and restore it after. */
+    sigset_t needed, caller_mask;
+    sigemptyset(&needed);
+    sigaddset(&needed, SIGSEGV);
+    sigaddset(&needed, SIGBUS);
+    sigaddset(&needed, afm_rt_stop_signo);
+    pthread_sigmask(SIG_UNBLOCK, &needed, &caller_mask);
     timer_t timer;
     int timed = 0;
     pthread_mutex_lock(&ctl->lock);
@@ -686,6 +694,7 @@ int afm_rt_call(void (*fn)(void *), void *arg, uint32_t max_pages, uint64_t time
     pthread_mutex_lock(&ctl->lock);
     ctl->running = 0;
     pthread_mutex_unlock(&ctl->lock);
+    pthread_sigmask(SIG_SETMASK, &caller_mask, NULL);
     t->ctl = NULL;
     if (ctl == &own)
         afm_rt_ctl_destroy(&own);

@@ -2,6 +2,7 @@
  * queued, in host calls, in pure compute loops), and pools — on the real module. The guest
  * misbehaves on purpose through "afmpeg-selftest KIND" (module/multicall/main.c). */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 #include "engine_util.h"
@@ -156,6 +157,30 @@ static void check_cancel_running(const char *kind)
 }
 
 static void test_cancel_pure_compute(void **state) { (void)state; check_cancel_running("spin"); }
+
+/* The caller's signal mask does not matter: with every signal blocked, traps still trap and a
+ * register-only loop is still cancelled; the caller's mask is as it was afterwards. */
+static void test_blocked_signals(void **state)
+{
+    (void)state;
+    sigset_t all, before, after;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &before);
+    afmpeg_result *res = NULL;
+    EXPECTED_FAULTS_BEGIN();
+    int err = selftest(rt, "oob", NULL, NULL, &res);
+    EXPECTED_FAULTS_END();
+    afmpeg_result_free(res);
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.timeout_ms = 100;
+    int err2 = selftest(rt, "spin", NULL, &o, &res);
+    afmpeg_result_free(res);
+    pthread_sigmask(SIG_SETMASK, &before, &after);
+    assert_int_equal(err, AFMPEG_ETRAP);
+    assert_int_equal(err2, AFMPEG_ETIMEDOUT);
+    assert_true(sigismember(&after, SIGSEGV));
+    assert_true(sigismember(&after, SIGRTMIN + 5));
+}
 static void test_cancel_in_host_sleep(void **state) { (void)state; check_cancel_running("sleep"); }
 static void test_cancel_while_writing(void **state) { (void)state; check_cancel_running("write"); }
 
@@ -490,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_deadline_in_host_sleep),
         cmocka_unit_test(test_runtime_default_deadline),
         cmocka_unit_test(test_cancel_pure_compute),
+        cmocka_unit_test(test_blocked_signals),
         cmocka_unit_test(test_cancel_in_host_sleep),
         cmocka_unit_test(test_cancel_while_writing),
         cmocka_unit_test(test_cancel_ffmpeg),
