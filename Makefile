@@ -86,15 +86,22 @@ $(BUILD)/tests/%: tests/engine/%.c $(BUILD)/libafmpeg.a $(wildcard tests/engine/
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) -Itests/engine $< -o $@ $(BUILD)/libafmpeg.a -lcmocka $(LDLIBS)
 
+# Hardening suites: escapes from the jail and malformed media, tried by the real guest.
+HARDENING_TESTS := $(patsubst tests/hardening/%.c,$(BUILD)/tests/%,$(wildcard tests/hardening/test_*.c))
+$(BUILD)/tests/%: tests/hardening/%.c $(BUILD)/libafmpeg.a $(wildcard tests/engine/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AFM_CFLAGS) -Itests/engine $< -o $@ $(BUILD)/libafmpeg.a -lcmocka $(LDLIBS)
+
 test-unit: $(UNIT_TESTS)
 	tests/run.sh $(UNIT_TESTS)
 
 test: deps
 	$(MAKE) test-build
 	AFMPEG_CLI=$(BUILD)/afmpeg tests/run.sh tests/header/run.sh $(UNIT_TESTS) $(ENGINE_TESTS) \
+	    $(HARDENING_TESTS) \
 	    tests/cli/components.sh tests/cli/run.sh
 
-test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(BUILD)/afmpeg
+test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(HARDENING_TESTS) $(BUILD)/afmpeg
 
 # The unit and engine suites under valgrind (memcheck, definite leaks are errors). Host-directory
 # tests skip there: valgrind 3.19 does not know openat2, and afmpeg will not run unjailed.
