@@ -6,6 +6,7 @@
 #   make SAN=1 test the same under AddressSanitizer + UndefinedBehaviorSanitizer (host code)
 #   make test-valgrind  the unit and engine suites under valgrind
 #   make bench      benchmarks (pool scaling, cancel latency), as a Markdown report
+#   make fuzz       the libFuzzer target for FUZZ_SECONDS (default 60)
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 BUILD   ?= build
@@ -108,7 +109,16 @@ test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(HARDENING_TESTS) $(BUILD)/afmpeg
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 test-valgrind: deps
 	$(MAKE) test-build
-	AFMPEG_SOAK_JOBS=2000 TEST_WRAPPER="$(VALGRIND)" tests/run.sh $(UNIT_TESTS) $(ENGINE_TESTS)
+	AFMPEG_SOAK_JOBS=2000 TEST_WRAPPER="$(VALGRIND)" tests/run.sh $(UNIT_TESTS) $(ENGINE_TESTS) \
+	    $(HARDENING_TESTS)
+
+# The libFuzzer target (clang-19, built by tests/fuzz/run.sh): mutated media through ffprobe and
+# a short decode in the sandbox, for FUZZ_SECONDS on a seed corpus it generates. It links the
+# plain library (gcc's ASan in build-san cannot mix with clang's runtime).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	$(MAKE) SAN= BUILD=build build/libafmpeg.a
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # Benchmarks: measured in one run, reported as ratios (bench/README.md).
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libafmpeg.a
@@ -121,4 +131,4 @@ bench: $(BUILD)/bench/bench_pool
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps demo module test test-build test-unit test-valgrind bench clean
+.PHONY: all deps demo module test test-build test-unit test-valgrind bench fuzz clean

@@ -10,8 +10,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS_MODULE="clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-19-dev-wasm32
   libc++abi-19-dev-wasm32 wabt gcc make dpkg-dev python3 pkg-config"
 # Tests: Debian's native ffmpeg makes test media and is the reference for decode parity; cmocka
-# is the test library (its summary lines are what CI reads); valgrind for the leak tier.
-PKGS_TEST="ffmpeg libcmocka-dev valgrind"
+# is the test library (its summary lines are what CI reads); valgrind for the leak tier;
+# libclang-rt-19-dev has clang-19's libFuzzer and sanitizer runtimes for the fuzz target.
+PKGS_TEST="ffmpeg libcmocka-dev valgrind libclang-rt-19-dev"
 
 need=()
 for p in $PKGS_MODULE $PKGS_TEST; do

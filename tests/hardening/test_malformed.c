@@ -91,7 +91,11 @@ static int run_case(afmpeg_fs *fs, const char *const *argv, const char *name, af
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     *out = NULL;
-    int err = afmpeg_run(rt, fs, argv, out);
+    /* A malformed input must not hang its job: 60 s is far beyond any case here (valgrind
+     * included); past it the job stops with AFMPEG_ETIMEDOUT and the case fails below. */
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.timeout_ms = 60000;
+    int err = afmpeg_run_ex(rt, fs, argv, &o, out);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     if (ms > slowest_ms) {
