@@ -64,18 +64,25 @@ static void test_memory_limit(void **state)
     assert_runtime_works(rt);
 }
 
-/* FFmpeg asked to allocate a huge frame fails cleanly under the cap. */
+/* FFmpeg asked for a frame bigger than the cap (16000x16000 RGBA is 1 GiB) reports its
+ * allocation failure and exits non-zero; the same job fits without the filter. */
 static void test_memory_limit_ffmpeg(void **state)
 {
     (void)state;
-    assert_int_equal(afmpeg_fs_write_file(fs, "big.raw", "x", 1), AFMPEG_OK);
+    put_media(fs, "h264_aac.mp4", "in.mp4");
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
     o.memory_limit = 256ull << 20;
-    const char *big[] = {"ffmpeg", "-hide_banner", "-f", "rawvideo", "-pix_fmt", "rgba", "-s",
-                         "16000x16000", "-i", "big.raw", "-f", "null", "-", NULL};
+    const char *big[] = {"ffmpeg", "-nostdin", "-hide_banner", "-i", "in.mp4", "-frames:v", "1",
+                         "-vf", "scale=16000:16000,format=rgba", "-f", "null", "-", NULL};
     afmpeg_result *res = NULL;
     assert_int_equal(afmpeg_run_ex(rt, fs, big, &o, &res), AFMPEG_OK);
-    assert_int_not_equal(afmpeg_result_exit_code(res), 0);
+    assert_int_equal(afmpeg_result_exit_code(res), 1);
+    assert_non_null(strstr(afmpeg_result_stderr(res, NULL), "Out of memory"));
+    afmpeg_result_free(res);
+    const char *small[] = {"ffmpeg", "-nostdin", "-hide_banner", "-i", "in.mp4", "-frames:v",
+                           "1", "-vf", "scale=1600:1600,format=rgba", "-f", "null", "-", NULL};
+    assert_int_equal(afmpeg_run_ex(rt, fs, small, &o, &res), AFMPEG_OK);
+    assert_int_equal(afmpeg_result_exit_code(res), 0);
     afmpeg_result_free(res);
     assert_runtime_works(rt);
 }
