@@ -44,6 +44,13 @@ static void assert_runtime_works(afmpeg_runtime *r)
     afmpeg_result_free(res);
 }
 
+/* Upper bounds on times prove a job was stopped by what the test did, not by something else.
+ * Under ASan or valgrind everything is slower and valgrind delivers signals late: widen them. */
+static double slack(double ms)
+{
+    return under_instrumentation() ? ms * 30 : ms;
+}
+
 static void test_memory_limit(void **state)
 {
     (void)state;
@@ -100,7 +107,7 @@ static void test_deadline_pure_compute(void **state)
     assert_int_equal(afmpeg_result_exit_code(res), -1);
     assert_non_null(strstr(afmpeg_last_error(), "deadline of 200 ms"));
     afmpeg_result_free(res);
-    assert_true(took >= 199 && took < 5000);
+    assert_true(took >= 199 && took < slack(5000));
     assert_runtime_works(rt);
 }
 
@@ -154,7 +161,7 @@ static void check_cancel_running(const char *kind)
     assert_non_null(res);
     assert_int_equal(afmpeg_result_exit_code(res), -1);
     afmpeg_result_free(res);
-    assert_true(took >= 99 && took < 3000);
+    assert_true(took >= 99 && took < slack(3000));
     assert_true(afmpeg_cancel_requested(tok));
     /* Cancellation is sticky: a later job with the token does not run. */
     assert_int_equal(selftest(rt, "exit", NULL, &o, &res), AFMPEG_ECANCELLED);
@@ -323,7 +330,7 @@ static void test_cancel_queued(void **state)
     double returned_after = now_ms() - t0;
     assert_int_equal(q.err, AFMPEG_ECANCELLED);
     assert_true(q.took_ms >= 150);          /* it did wait in the queue */
-    assert_true(returned_after < 1000);     /* and left it at once when cancelled */
+    assert_true(returned_after < slack(1000)); /* and left it at once when cancelled */
     afmpeg_cancel(busy);
     pthread_join(t_busy, NULL);
     assert_int_equal(b.err, AFMPEG_ECANCELLED);
@@ -332,36 +339,52 @@ static void test_cancel_queued(void **state)
     assert_runtime_works(rt);
 }
 
-/* The deadline clock starts when the job runs, not while it queues. */
-static void *run_with_short_deadline(void *arg)
+/* The deadline clock starts when the job runs, not while it queues: on a pool of one instance,
+ * a job with a 150 ms deadline waits up to 2 s behind another, then runs and succeeds. */
+typedef struct spinner {
+    afmpeg_pool *pool;
+    int err;
+} spinner;
+
+static void *spin_2s(void *arg)
 {
-    queued *q = arg;
+    spinner *sp = arg;
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.timeout_ms = 150;
+    o.timeout_ms = 2000;
+    const char *argv[] = {"afmpeg-selftest", "spin", NULL};
     afmpeg_result *res = NULL;
-    struct timespec ts = {0, 50 * 1000000L};
-    nanosleep(&ts, NULL); /* let the busy job take the runtime first */
-    double t0 = now_ms();
-    q->err = selftest(rt, "exit", NULL, &o, &res);
-    q->took_ms = now_ms() - t0;
+    sp->err = afmpeg_pool_run(sp->pool, fs, argv, &o, &res);
     afmpeg_result_free(res);
     return NULL;
 }
 
+static int wait_for_pool(afmpeg_pool *pool, unsigned running, unsigned queued);
+
 static void test_deadline_excludes_queueing(void **state)
 {
     (void)state;
-    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.timeout_ms = 500;
-    queued q = {NULL, -1, 0};
+    afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
+    po.instances = 1;
+    afmpeg_pool *pool;
+    assert_int_equal(afmpeg_pool_new(&pool, &po), AFMPEG_OK);
+    spinner sp = {pool, 0};
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, run_with_short_deadline, &q), 0);
+    assert_int_equal(pthread_create(&th, NULL, spin_2s, &sp), 0);
+    assert_true(wait_for_pool(pool, 1, 0));
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.timeout_ms = 150;
+    const char *argv[] = {"afmpeg-selftest", "exit", NULL};
     afmpeg_result *res = NULL;
-    assert_int_equal(selftest(rt, "spin", NULL, &o, &res), AFMPEG_ETIMEDOUT);
+    double t0 = now_ms();
+    int err = afmpeg_pool_run(pool, fs, argv, &o, &res);
+    double took = now_ms() - t0;
+    assert_int_equal(err, AFMPEG_OK);
+    assert_int_equal(afmpeg_result_exit_code(res), 42);
     afmpeg_result_free(res);
     pthread_join(th, NULL);
-    assert_int_equal(q.err, AFMPEG_OK);
-    assert_true(q.took_ms > 300); /* it queued longer than its own deadline, and still ran */
+    assert_int_equal(sp.err, AFMPEG_ETIMEDOUT);
+    assert_true(took > 300); /* it queued longer than its own deadline, and still ran */
+    afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
 }
 
 static void test_output_limit(void **state)
@@ -452,12 +475,25 @@ static void *pool_job(void *arg)
     return NULL;
 }
 
+/* Waits (up to a minute) until the pool has `running` jobs running and `queued` waiting. */
+static int wait_for_pool(afmpeg_pool *pool, unsigned running, unsigned queued)
+{
+    struct timespec ts = {0, 5 * 1000000L};
+    for (int i = 0; i < 12000; i++) {
+        afmpeg_pool_stats st;
+        if (afmpeg_pool_stats_get(pool, &st) == AFMPEG_OK && st.running == running &&
+            st.queued == queued)
+            return 1;
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
 static void test_pool_runs_in_parallel(void **state)
 {
     (void)state;
     afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
     po.instances = 2;
-    po.runtime.timeout_ms = 400;
     afmpeg_pool *pool;
     assert_int_equal(afmpeg_pool_new(&pool, &po), AFMPEG_OK);
     afmpeg_pool_stats st;
@@ -465,23 +501,24 @@ static void test_pool_runs_in_parallel(void **state)
     assert_int_equal(st.instances, 2);
     assert_int_equal(st.running, 0);
     assert_true(st.idle_bytes < 4096);
-    /* Two 400 ms jobs on two instances take about 400 ms, not 800; a third queues. */
-    pool_worker w[3] = {{pool, "spin", NULL, 0, 0}, {pool, "spin", NULL, 0, 0},
-                        {pool, "spin", NULL, 0, 0}};
+    /* Two jobs that spin until cancelled run at once on the two instances; a third queues. */
+    afmpeg_cancel_token *tok;
+    assert_int_equal(afmpeg_cancel_token_new(&tok), AFMPEG_OK);
+    pool_worker w[3] = {{pool, "spin", tok, 0, 0}, {pool, "spin", tok, 0, 0},
+                        {pool, "spin", tok, 0, 0}};
     pthread_t t[3];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&t[i], NULL, pool_job, &w[i]), 0);
-    struct timespec ts = {0, 150 * 1000000L};
-    nanosleep(&ts, NULL);
+    assert_true(wait_for_pool(pool, 2, 0));
     assert_int_equal(pthread_create(&t[2], NULL, pool_job, &w[2]), 0);
-    nanosleep(&ts, NULL);
-    assert_int_equal(afmpeg_pool_stats_get(pool, &st), AFMPEG_OK);
-    assert_int_equal(st.running, 2);
-    assert_int_equal(st.queued, 1);
+    assert_true(wait_for_pool(pool, 2, 1));
+    afmpeg_cancel(tok);
     for (int i = 0; i < 3; i++) {
         pthread_join(t[i], NULL);
-        assert_int_equal(w[i].err, AFMPEG_ETIMEDOUT);
+        assert_int_equal(w[i].err, AFMPEG_ECANCELLED);
     }
+    assert_true(wait_for_pool(pool, 0, 0));
+    afmpeg_cancel_token_free(tok);
     afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
 }
 
@@ -497,11 +534,10 @@ static void test_pool_close_cancels(void **state)
     pthread_t t[3];
     for (int i = 0; i < 3; i++)
         assert_int_equal(pthread_create(&t[i], NULL, pool_job, &w[i]), 0);
-    struct timespec ts = {0, 200 * 1000000L};
-    nanosleep(&ts, NULL);
+    assert_true(wait_for_pool(pool, 2, 1));
     double t0 = now_ms();
     afmpeg_pool_close(pool, AFMPEG_CLOSE_CANCEL);
-    assert_true(now_ms() - t0 < 2000);
+    assert_true(now_ms() - t0 < slack(2000));
     int cancelled = 0, closed = 0;
     for (int i = 0; i < 3; i++) {
         pthread_join(t[i], NULL);
