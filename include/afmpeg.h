@@ -333,7 +333,8 @@ typedef struct afmpeg_job_options {
     unsigned max_open_files;
 } afmpeg_job_options;
 
-#define AFMPEG_JOB_OPTIONS_INIT {AFMPEG_JOB_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0}
+#define AFMPEG_JOB_OPTIONS_INIT                                                                \
+    {AFMPEG_JOB_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0}
 
 /* Fills *opts with the defaults, as AFMPEG_JOB_OPTIONS_INIT does. */
 AFMPEG_API void afmpeg_job_options_init(afmpeg_job_options *opts);

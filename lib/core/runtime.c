@@ -1,5 +1,6 @@
-/* The runtime: the embedded module prepared once, and jobs run on it one at a time, in the order
- * callers arrived (a ticket queue), each on a fresh guest instance with its own WASI state. */
+/* The runtime and the pool: the embedded module prepared once; jobs run on it `slots` at a time
+ * (1 for a runtime, N for a pool) in the order callers arrived, each on a fresh guest instance
+ * with its own WASI state and limits; cancel tokens reach them queued or running. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>

@@ -43,7 +43,8 @@ void afm_rt_stop(afm_rt_ctl *ctl, int reason);
 
 /* Host functions called by the guest bracket their work with these, so that an asynchronous stop
  * never abandons host code half-way (a lock held, a buffer half-written): the stop waits for
- * afm_rt_host_leave(), which then unwinds to afm_rt_call(). Outside a guest call they do nothing. */
+ * afm_rt_host_leave(), which then unwinds to afm_rt_call(). Outside a guest call they do
+ * nothing. */
 void afm_rt_host_enter(void);
 void afm_rt_host_leave(void);
 

@@ -328,7 +328,8 @@ static void afm_rt_impl_allocate_funcref_table(wasm_rt_funcref_table_t *table, u
     table->size = elements;
 }
 
-static void afm_rt_impl_allocate_externref_table(wasm_rt_externref_table_t *table, uint32_t elements,
+static void afm_rt_impl_allocate_externref_table(wasm_rt_externref_table_t *table,
+                                                 uint32_t elements,
                                                  uint32_t max_elements)
 {
     table->data = NULL;
@@ -406,21 +407,24 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *memory, uint32_t delta)
     return r;
 }
 
-void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t *table, uint32_t elements, uint32_t max_elements)
+void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t *table, uint32_t elements,
+                                    uint32_t max_elements)
 {
     afm_rt_host_enter();
     afm_rt_impl_allocate_funcref_table(table, elements, max_elements);
     afm_rt_host_leave();
 }
 
-void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t *table, uint32_t elements, uint32_t max_elements)
+void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t *table, uint32_t elements,
+                                      uint32_t max_elements)
 {
     afm_rt_host_enter();
     afm_rt_impl_allocate_externref_table(table, elements, max_elements);
     afm_rt_host_leave();
 }
 
-uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t *table, uint32_t delta, wasm_rt_funcref_t init)
+uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t *table, uint32_t delta,
+                                    wasm_rt_funcref_t init)
 {
     afm_rt_host_enter();
     uint32_t r = afm_rt_impl_grow_funcref_table(table, delta, init);
@@ -428,7 +432,8 @@ uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t *table, uint32_t del
     return r;
 }
 
-uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t *table, uint32_t delta, wasm_rt_externref_t init)
+uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t *table, uint32_t delta,
+                                      wasm_rt_externref_t init)
 {
     afm_rt_host_enter();
     uint32_t r = afm_rt_impl_grow_externref_table(table, delta, init);

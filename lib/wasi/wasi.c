@@ -38,7 +38,7 @@ enum { WHENCE_SET = 0, WHENCE_CUR = 1, WHENCE_END = 2 };
 
 typedef afm_wasi W;
 
-/* ---- guest memory ------------------------------------------------------------------------------ */
+/* ---- guest memory ---------------------------------------------------------------------------- */
 
 /* A host pointer to guest bytes [addr, addr+len), or NULL if any of them is outside memory. */
 static uint8_t *gptr(W *w, uint32_t addr, uint64_t len)
@@ -48,13 +48,31 @@ static uint8_t *gptr(W *w, uint32_t addr, uint64_t len)
     return w->mem->data + addr;
 }
 
-static int put_u8(W *w, uint32_t a, uint8_t v) { uint8_t *p = gptr(w, a, 1); if (!p) return 0; *p = v; return 1; }
-static int put_u16(W *w, uint32_t a, uint16_t v) { uint8_t *p = gptr(w, a, 2); if (!p) return 0; memcpy(p, &v, 2); return 1; }
-static int put_u32(W *w, uint32_t a, uint32_t v) { uint8_t *p = gptr(w, a, 4); if (!p) return 0; memcpy(p, &v, 4); return 1; }
-static int put_u64(W *w, uint32_t a, uint64_t v) { uint8_t *p = gptr(w, a, 8); if (!p) return 0; memcpy(p, &v, 8); return 1; }
-static int get_u32(W *w, uint32_t a, uint32_t *v) { uint8_t *p = gptr(w, a, 4); if (!p) return 0; memcpy(v, p, 4); return 1; }
+/* Little-endian stores and loads into guest memory: 1, or 0 if out of bounds. */
+#define AFM_GUEST_ACCESS(name, type)                                                             \
+    static int put_##name(W *w, uint32_t a, type v)                                             \
+    {                                                                                            \
+        uint8_t *p = gptr(w, a, sizeof v);                                                      \
+        if (!p)                                                                                  \
+            return 0;                                                                            \
+        memcpy(p, &v, sizeof v);                                                                 \
+        return 1;                                                                                \
+    }
+AFM_GUEST_ACCESS(u8, uint8_t)
+AFM_GUEST_ACCESS(u16, uint16_t)
+AFM_GUEST_ACCESS(u32, uint32_t)
+AFM_GUEST_ACCESS(u64, uint64_t)
 
-/* ---- errors ------------------------------------------------------------------------------------ */
+static int get_u32(W *w, uint32_t a, uint32_t *v)
+{
+    uint8_t *p = gptr(w, a, 4);
+    if (!p)
+        return 0;
+    memcpy(v, p, 4);
+    return 1;
+}
+
+/* ---- errors ---------------------------------------------------------------------------------- */
 
 /* Host errno (negative, from a filesystem callback or afm_path_resolve) to WASI errno. */
 static uint32_t werr(int neg)
@@ -86,7 +104,7 @@ static uint32_t werr(int neg)
     }
 }
 
-/* ---- buffers ----------------------------------------------------------------------------------- */
+/* ---- buffers --------------------------------------------------------------------------------- */
 
 static int buf_append(afm_buf *b, const void *data, size_t len)
 {
@@ -124,7 +142,7 @@ void afm_buf_free(afm_buf *b)
     memset(b, 0, sizeof *b);
 }
 
-/* ---- set-up -------------------------------------------------------------------------------------- */
+/* ---- set-up ---------------------------------------------------------------------------------- */
 
 static char **copy_strv(const char *const *v, int *count)
 {
@@ -205,7 +223,7 @@ void afm_wasi_release(W *w)
     w->argv = w->envv = NULL;
 }
 
-/* ---- fds --------------------------------------------------------------------------------------- */
+/* ---- fds ------------------------------------------------------------------------------------- */
 
 static afm_fd *fd_get(W *w, uint32_t fd)
 {
@@ -260,7 +278,7 @@ static uint32_t put_filestat(W *w, uint32_t out, const afmpeg_fs_stat *st)
     return W_ESUCCESS;
 }
 
-/* ---- args, environment, clocks ------------------------------------------------------------------ */
+/* ---- args, environment, clocks --------------------------------------------------------------- */
 
 static uint32_t strv_sizes(W *w, char **v, int n, uint32_t count_out, uint32_t size_out)
 {
@@ -389,7 +407,7 @@ static u32 w_poll_oneoff(W *w, u32 in, u32 out, u32 n, u32 nevents)
     return put_u32(w, nevents, ready) ? W_ESUCCESS : W_EFAULT;
 }
 
-/* ---- fd calls ------------------------------------------------------------------------------------ */
+/* ---- fd calls -------------------------------------------------------------------------------- */
 
 static u32 w_fd_prestat_get(W *w, u32 fd, u32 out)
 {
@@ -673,7 +691,7 @@ static u32 w_fd_readdir(W *w, u32 fd, u32 buf, u32 len, u64 cookie, u32 used)
     return put_u32(w, used, pos) ? W_ESUCCESS : W_EFAULT;
 }
 
-/* ---- path calls ---------------------------------------------------------------------------------- */
+/* ---- path calls ------------------------------------------------------------------------------ */
 
 static u32 w_path_open(W *w, u32 dirfd, u32 dirflags, u32 path, u32 path_len,
                                         u32 oflags, u64 rights, u64 inheriting, u32 fdflags,
