@@ -301,8 +301,8 @@ typedef struct afmpeg_cancel_token afmpeg_cancel_token;
 AFMPEG_API int afmpeg_cancel_token_new(afmpeg_cancel_token **out);
 /* Destructor. No job may be using the token. NULL is a no-op. */
 AFMPEG_API void afmpeg_cancel_token_free(afmpeg_cancel_token *token);
-/* Cancels every job using the token, now and later. Any thread, also from a progress or output
- * callback. */
+/* Cancels every job using the token, now and later. Any thread, also from an output callback.
+ * Not async-signal-safe (it takes locks): from a signal handler, wake a thread that calls it. */
 AFMPEG_API void afmpeg_cancel(afmpeg_cancel_token *token);
 /* 1 once afmpeg_cancel() was called on the token, else 0. Any thread. */
 AFMPEG_API int afmpeg_cancel_requested(const afmpeg_cancel_token *token);

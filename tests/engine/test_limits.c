@@ -522,6 +522,38 @@ static void test_pool_runs_in_parallel(void **state)
     afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
 }
 
+/* Closing with AFMPEG_CLOSE_WAIT (what afmpeg_close() does: a runtime is a pool of one) lets
+ * the running job run to its own end and turns the queued caller away at once. */
+static void test_close_waits(void **state)
+{
+    (void)state;
+    afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
+    po.instances = 1;
+    afmpeg_pool *pool;
+    assert_int_equal(afmpeg_pool_new(&pool, &po), AFMPEG_OK);
+    afmpeg_cancel_token *tok;
+    assert_int_equal(afmpeg_cancel_token_new(&tok), AFMPEG_OK);
+    pool_worker w[2] = {{pool, "spin", tok, 0, 0}, {pool, "exit", NULL, 0, 0}};
+    pthread_t t[2];
+    assert_int_equal(pthread_create(&t[0], NULL, pool_job, &w[0]), 0);
+    assert_true(wait_for_pool(pool, 1, 0));
+    assert_int_equal(pthread_create(&t[1], NULL, pool_job, &w[1]), 0);
+    assert_true(wait_for_pool(pool, 1, 1));
+    canceller c = {tok, 300}; /* the running job ends 300 ms into the close */
+    pthread_t tc;
+    assert_int_equal(pthread_create(&tc, NULL, cancel_later, &c), 0);
+    double t0 = now_ms();
+    afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
+    double took = now_ms() - t0;
+    pthread_join(tc, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_true(took >= 250);                    /* close waited for the running job */
+    assert_int_equal(w[0].err, AFMPEG_ECANCELLED); /* which ended as its own cancel said */
+    assert_int_equal(w[1].err, AFMPEG_ECLOSED);    /* the queued one never ran */
+    afmpeg_cancel_token_free(tok);
+}
+
 static void test_pool_close_cancels(void **state)
 {
     (void)state;
@@ -569,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_open_files_limit),
         cmocka_unit_test(test_bad_limits),
         cmocka_unit_test(test_pool_runs_in_parallel),
+        cmocka_unit_test(test_close_waits),
         cmocka_unit_test(test_pool_close_cancels),
     };
     return cmocka_run_group_tests_name("limits", tests, setup, teardown);
