@@ -1,7 +1,7 @@
 /* afmpeg — the command-line tool, built only on the public API (include/afmpeg.h).
  *
- *   afmpeg [-C DIR] ffmpeg ARGS...     run ffmpeg in the sandbox
- *   afmpeg [-C DIR] ffprobe ARGS...    run ffprobe in the sandbox
+ *   afmpeg [OPTIONS] ffmpeg ARGS...     run ffmpeg in the sandbox
+ *   afmpeg [OPTIONS] ffprobe ARGS...    run ffprobe in the sandbox
  *   ffmpeg ARGS... / ffprobe ARGS...   the same, through a link named after the tool
  *
  * The job's filesystem is the current directory (or DIR), jailed to itself: the guest sees it as
@@ -9,25 +9,42 @@
  * input is passed in when an argument reads it ("-" or "pipe:..."). The exit status is the
  * guest's. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "afmpeg.h"
 
-#define EXIT_TRAP 70 /* the guest trapped (EX_SOFTWARE) */
-#define EXIT_HOST 71 /* the host failed to run the job (EX_OSERR) */
+#define EXIT_TRAP 70     /* the guest trapped (EX_SOFTWARE) */
+#define EXIT_HOST 71     /* the host failed to run the job (EX_OSERR) */
+#define EXIT_LIMIT 73    /* the job wrote too much or opened too many files */
+#define EXIT_TIMEOUT 124 /* the job ran past --timeout (as timeout(1)) */
+
+/* Limits from the command line; 0 keeps the library's defaults. */
+typedef struct cli_limits {
+    uint64_t timeout_ms, memory_limit, output_limit;
+} cli_limits;
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: afmpeg [-C DIR] ffmpeg ARGS...\n"
-            "       afmpeg [-C DIR] ffprobe ARGS...\n"
+            "usage: afmpeg [OPTIONS] ffmpeg ARGS...\n"
+            "       afmpeg [OPTIONS] ffprobe ARGS...\n"
             "       afmpeg --version | --help\n"
             "\n"
             "Runs FFmpeg's ffmpeg or ffprobe in a WebAssembly sandbox. The job sees only the\n"
             "current directory (or DIR, with -C) as its root '/'; paths leading outside it fail.\n"
-            "Invoked through a link named ffmpeg or ffprobe, behaves as that tool.\n");
+            "Invoked through a link named ffmpeg or ffprobe, behaves as that tool.\n"
+            "\n"
+            "Options:\n"
+            "  -C DIR                 the job's directory (default: the current one)\n"
+            "  --timeout SECONDS      stop the job after this long (default: 1 hour)\n"
+            "  --memory-limit MIB     the guest's memory cap (default: 512)\n"
+            "  --output-limit MIB     bytes the job may write in all (default: 65536)\n"
+            "\n"
+            "Exit status: the tool's own; 70 if the guest trapped, 71 if the job could not be\n"
+            "run, 73 if it hit the output or open-file limit, 124 if it ran past --timeout.\n");
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -98,7 +115,8 @@ static int reads_stdin(int argc, char **argv)
     return 0;
 }
 
-static int run_tool(const char *dir, const char *tool, int argc, char **argv)
+static int run_tool(const char *dir, const cli_limits *lim, const char *tool, int argc,
+                    char **argv)
 {
     afmpeg_fs *fs = NULL;
     afmpeg_runtime *rt = NULL;
@@ -121,6 +139,9 @@ static int run_tool(const char *dir, const char *tool, int argc, char **argv)
     afmpeg_job_options opts = AFMPEG_JOB_OPTIONS_INIT;
     opts.on_stdout = to_stdout;
     opts.on_stderr = to_stderr;
+    opts.timeout_ms = lim->timeout_ms;
+    opts.memory_limit = lim->memory_limit;
+    opts.output_limit = lim->output_limit;
     if (reads_stdin(argc, argv) && !isatty(0)) {
         if (slurp_stdin(&input, &input_len)) {
             fprintf(stderr, "afmpeg: reading standard input: %s\n", strerror(errno));
@@ -141,9 +162,10 @@ static int run_tool(const char *dir, const char *tool, int argc, char **argv)
         gargv[i] = argv[i];
     err = afmpeg_run_ex(rt, fs, gargv, &opts, &res);
     free(gargv);
-    if (err == AFMPEG_ETRAP) {
+    if (err == AFMPEG_ETRAP || err == AFMPEG_ETIMEDOUT || err == AFMPEG_ELIMIT) {
         fprintf(stderr, "afmpeg: %s: %s\n", tool, afmpeg_last_error());
-        status = EXIT_TRAP;
+        status = err == AFMPEG_ETRAP ? EXIT_TRAP : err == AFMPEG_ETIMEDOUT ? EXIT_TIMEOUT
+                                                                          : EXIT_LIMIT;
     } else if (err) {
         fprintf(stderr, "afmpeg: %s\n", afmpeg_last_error());
     } else {
@@ -161,14 +183,31 @@ int main(int argc, char **argv)
 {
     const char *self = argc > 0 ? argv[0] : "afmpeg";
     const char *base = strrchr(self, '/') ? strrchr(self, '/') + 1 : self;
+    cli_limits lim = {0, 0, 0};
     if (!strcmp(base, "ffmpeg") || !strcmp(base, "ffprobe"))
-        return run_tool(".", base, argc, argv);
+        return run_tool(".", &lim, base, argc, argv);
 
     const char *dir = ".";
     int i = 1;
     while (i < argc && argv[i][0] == '-') {
-        if (!strcmp(argv[i], "-C") && i + 1 < argc) {
-            dir = argv[i + 1];
+        const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(opt, "-C") && val) {
+            dir = val;
+            i += 2;
+        } else if (!strcmp(opt, "--timeout") || !strcmp(opt, "--memory-limit") ||
+                   !strcmp(opt, "--output-limit")) {
+            char *end = NULL;
+            double v = val ? strtod(val, &end) : 0;
+            if (!val || end == val || *end || !(v > 0) || v > 1e12) {
+                fprintf(stderr, "afmpeg: %s needs a positive number\n", opt);
+                return 2;
+            }
+            if (!strcmp(opt, "--timeout"))
+                lim.timeout_ms = v * 1000 < 1 ? 1 : (uint64_t)(v * 1000);
+            else if (!strcmp(opt, "--memory-limit"))
+                lim.memory_limit = (uint64_t)(v * 1048576);
+            else
+                lim.output_limit = (uint64_t)(v * 1048576);
             i += 2;
         } else if (!strcmp(argv[i], "--version")) {
             printf("afmpeg %s (FFmpeg 5.1, sandboxed)\n", afmpeg_version());
@@ -190,5 +229,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "afmpeg: unknown command '%s' (expected ffmpeg or ffprobe)\n", argv[i]);
         return 2;
     }
-    return run_tool(dir, argv[i], argc - i, argv + i);
+    return run_tool(dir, &lim, argv[i], argc - i, argv + i);
 }

@@ -64,5 +64,22 @@ check "a missing -C directory is a clear error" bash -c "[ $status -ne 0 ] && gr
 run "$cli" --help
 check "--help prints usage" bash -c "[ $status -eq 0 ] && grep -q 'usage: afmpeg' out.txt"
 
+run "$cli" --timeout 0.5 ffmpeg -nostdin -v error -stream_loop -1 -i in.mp4 -f null -
+check "--timeout stops a job that would run forever (exit 124)" \
+    bash -c "[ $status -eq 124 ] && grep -q 'deadline of 500 ms' err.txt"
+
+run "$cli" --memory-limit 64 ffmpeg -nostdin -v error -i in.mp4 -frames:v 1 \
+    -vf scale=8000:8000,format=rgba -f null -
+check "--memory-limit makes a too-big frame fail with FFmpeg's message" \
+    bash -c "[ $status -eq 1 ] && grep -q 'Out of memory' err.txt"
+
+run "$cli" -C jail --output-limit 0.1 ffmpeg -nostdin -v error -y -i in.mp4 -f rawvideo big.raw
+check "--output-limit stops a job that writes too much (exit 73)" \
+    bash -c "[ $status -eq 73 ] && grep -q 'output limit of 104857 bytes' err.txt"
+
+run "$cli" --timeout soon ffmpeg -version
+check "a bad limit value is a usage error" \
+    bash -c "[ $status -eq 2 ] && grep -q -- '--timeout needs a positive number' err.txt"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
