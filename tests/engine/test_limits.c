@@ -68,6 +68,12 @@ static void test_memory_limit(void **state)
     /* 1 MiB blocks: a little less than the cap (the module's own data and stack come first). */
     assert_true(got[0] >= 40 && got[0] < 64);
     assert_true(got[1] >= 100 && got[1] < 128);
+    /* With no limit given, the documented default: 512 MiB. */
+    afmpeg_result *res = NULL;
+    assert_int_equal(selftest(rt, "alloc", NULL, NULL, &res), AFMPEG_OK);
+    unsigned long dflt = strtoul(afmpeg_result_stdout(res, NULL), NULL, 10);
+    afmpeg_result_free(res);
+    assert_true(dflt >= 480 && dflt < 512);
     assert_runtime_works(rt);
 }
 
@@ -431,6 +437,12 @@ static void test_open_files_limit(void **state)
     afmpeg_result_free(res);
     assert_int_equal(selftest(rt, "open", "5", &o, &res), AFMPEG_OK);
     assert_int_equal(afmpeg_result_exit_code(res), 0);
+    afmpeg_result_free(res);
+    /* With no limit given, the documented default: 256. */
+    assert_int_equal(selftest(rt, "open", "256", NULL, &res), AFMPEG_OK);
+    afmpeg_result_free(res);
+    assert_int_equal(selftest(rt, "open", "257", NULL, &res), AFMPEG_ELIMIT);
+    assert_non_null(strstr(afmpeg_last_error(), "limit of 256 files"));
     afmpeg_result_free(res);
 }
 
