@@ -16,11 +16,12 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 endif
 AFM_CFLAGS := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden \
               -Iinclude -Ilib -I$(BUILD)/module $(SANFLAGS)
-LDLIBS  := -lpthread -lm
+# jansson parses ffprobe's JSON (see docs/dependencies.md).
+LDLIBS  := -ljansson -lpthread -lm
 
 # Host library areas. lib/rt and lib/fs stand alone (unit-tested without the module).
 BASE_SRCS   := $(wildcard lib/rt/*.c lib/fs/*.c lib/core/errors.c)
-ENGINE_SRCS := $(wildcard lib/wasi/*.c lib/core/*.c)
+ENGINE_SRCS := $(wildcard lib/wasi/*.c lib/core/*.c lib/job/*.c lib/probe/*.c lib/frames/*.c)
 ENGINE_SRCS := $(filter-out $(BASE_SRCS),$(ENGINE_SRCS))
 BASE_OBJS   := $(BASE_SRCS:%.c=$(BUILD)/obj/%.o)
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)

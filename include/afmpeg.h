@@ -21,6 +21,12 @@
  *                    not shared, so any one thread may read it.
  *   afmpeg_cancel_token  afmpeg_cancel_token_new() ... afmpeg_cancel() ... _free()
  *                    Owned by the caller; afmpeg_cancel() from any thread stops its jobs.
+ *   afmpeg_command   afmpeg_command_new() ... setters ... afmpeg_run_job() ... _free()
+ *                    A job described rather than spelled as an argv. Built by one thread; once
+ *                    built, read-only and usable by many at once.
+ *   afmpeg_probe_result  made by afmpeg_probe(), freed by afmpeg_probe_result_free().
+ *   afmpeg_frame_list    made by afmpeg_frames() / afmpeg_thumbnail(), freed by
+ *                    afmpeg_frame_list_free(). Results are the caller's, like afmpeg_result.
  *
  * Limits
  * ------
@@ -96,7 +102,8 @@ AFMPEG_API const char *afmpeg_version(void);
     X(ECLOSED, -13, "the runtime is closed")                                                   \
     X(ECANCELLED, -14, "the job was cancelled")                                                \
     X(ETIMEDOUT, -15, "the job ran past its deadline")                                         \
-    X(ELIMIT, -16, "the job exceeded a limit")
+    X(ELIMIT, -16, "the job exceeded a limit")                                                 \
+    X(EMEDIA, -17, "the media could not be read")
 
 typedef enum afmpeg_error {
 #define AFMPEG_X_ENUM(name, value, msg) AFMPEG_##name = value,
@@ -311,7 +318,29 @@ AFMPEG_API int afmpeg_cancel_requested(const afmpeg_cancel_token *token);
  * fail (EIO). `data` is valid during the call only. */
 typedef int (*afmpeg_output_fn)(const void *data, size_t len, void *payload);
 
-#define AFMPEG_JOB_OPTIONS_VERSION 1
+/* What a running ffmpeg reports about its progress (see afmpeg_job_options.on_progress). Values
+ * FFmpeg has not reported yet are 0, or -1 where the comment says so. */
+typedef struct afmpeg_progress {
+    int64_t frame;       /* video frames written so far */
+    double fps;          /* frames per second of work */
+    double out_time;     /* seconds of output written (the output timeline) */
+    double speed;        /* out_time per second of work (1.0 = real time); -1 if unknown */
+    double bitrate;      /* output bits per second so far; -1 if unknown */
+    int64_t total_size;  /* bytes written to the output so far; -1 if unknown */
+    /* Share of the job done, in [0, 1], when the output's length is known (from the inputs'
+     * durations, their seeks and -t, and the outputs' -t / -to), else -1. It reaches 1 only in
+     * the last call, made once the job has ended successfully. */
+    double fraction;
+    int done;            /* 1 in that last call, else 0 */
+} afmpeg_progress;
+
+/* Receives progress, from the thread that runs the job, about twice a second and once at the
+ * end. `p` is valid during the call only. Return 0 to go on; non-zero cancels the job, which
+ * then returns AFMPEG_ECANCELLED. The callback must not call into the same runtime. */
+typedef int (*afmpeg_progress_fn)(const afmpeg_progress *p, void *payload);
+
+/* Version 2 added on_progress and progress_payload. */
+#define AFMPEG_JOB_OPTIONS_VERSION 2
 
 typedef struct afmpeg_job_options {
     unsigned version;            /* AFMPEG_JOB_OPTIONS_VERSION */
@@ -331,10 +360,15 @@ typedef struct afmpeg_job_options {
     uint64_t memory_limit;
     uint64_t output_limit;
     unsigned max_open_files;
+    /* Version 2. Progress of an ffmpeg job (afmpeg_run_job(), and afmpeg_run() of an ffmpeg
+     * command line, where the fraction is always -1 since afmpeg does not know the inputs).
+     * Ignored by ffprobe jobs, afmpeg_probe() and afmpeg_frames(). NULL: none. */
+    afmpeg_progress_fn on_progress;
+    void *progress_payload;
 } afmpeg_job_options;
 
 #define AFMPEG_JOB_OPTIONS_INIT                                                                \
-    {AFMPEG_JOB_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0}
+    {AFMPEG_JOB_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL}
 
 /* Fills *opts with the defaults, as AFMPEG_JOB_OPTIONS_INIT does. */
 AFMPEG_API void afmpeg_job_options_init(afmpeg_job_options *opts);
@@ -376,6 +410,364 @@ AFMPEG_API const char *afmpeg_result_stderr(const afmpeg_result *res, size_t *le
 AFMPEG_API void afmpeg_result_free(afmpeg_result *res);
 
 /* ---------------------------------------------------------------------------------------------
+ * Media descriptions (shared by probe results and job results)
+ *
+ * The structs below are made by the library and read by the caller: never allocate one
+ * yourself, as later versions may append fields. Strings in them are never NULL ("" when
+ * unknown) and live as long as the object that holds them.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef enum afmpeg_media_type {
+    AFMPEG_MEDIA_UNKNOWN = 0,
+    AFMPEG_MEDIA_VIDEO = 1,
+    AFMPEG_MEDIA_AUDIO = 2,
+    AFMPEG_MEDIA_SUBTITLE = 3,
+    AFMPEG_MEDIA_DATA = 4,
+    AFMPEG_MEDIA_ATTACHMENT = 5
+} afmpeg_media_type;
+
+/* "video", "audio", "subtitle", "data", "attachment" or "unknown"; static storage. Any thread. */
+AFMPEG_API const char *afmpeg_media_type_name(afmpeg_media_type type);
+
+typedef struct afmpeg_rational {
+    int num, den; /* 0/0 when unknown */
+} afmpeg_rational;
+
+typedef struct afmpeg_tag {
+    const char *key, *value;
+} afmpeg_tag;
+
+/* Disposition flags of a stream (FFmpeg's AV_DISPOSITION_*, same names). */
+#define AFMPEG_DISPOSITION_DEFAULT 0x0001u
+#define AFMPEG_DISPOSITION_DUB 0x0002u
+#define AFMPEG_DISPOSITION_ORIGINAL 0x0004u
+#define AFMPEG_DISPOSITION_COMMENT 0x0008u
+#define AFMPEG_DISPOSITION_LYRICS 0x0010u
+#define AFMPEG_DISPOSITION_KARAOKE 0x0020u
+#define AFMPEG_DISPOSITION_FORCED 0x0040u
+#define AFMPEG_DISPOSITION_HEARING_IMPAIRED 0x0080u
+#define AFMPEG_DISPOSITION_VISUAL_IMPAIRED 0x0100u
+#define AFMPEG_DISPOSITION_CLEAN_EFFECTS 0x0200u
+#define AFMPEG_DISPOSITION_ATTACHED_PIC 0x0400u
+#define AFMPEG_DISPOSITION_TIMED_THUMBNAILS 0x0800u
+#define AFMPEG_DISPOSITION_CAPTIONS 0x10000u
+#define AFMPEG_DISPOSITION_DESCRIPTIONS 0x20000u
+#define AFMPEG_DISPOSITION_METADATA 0x40000u
+#define AFMPEG_DISPOSITION_DEPENDENT 0x80000u
+#define AFMPEG_DISPOSITION_STILL_IMAGE 0x100000u
+
+/* One stream of a container. Numbers not known are -1 (counts, rates, sizes) and times not known
+ * are NaN (test with isnan()). */
+typedef struct afmpeg_stream_info {
+    int index;                     /* the stream's index in the container */
+    afmpeg_media_type type;
+    const char *codec;             /* codec name, e.g. "h264", "aac" */
+    const char *codec_long_name;
+    const char *profile;           /* e.g. "High", "LC"; "" if none */
+    /* video */
+    int width, height;
+    const char *pixel_format;      /* e.g. "yuv420p" */
+    afmpeg_rational sample_aspect_ratio;
+    afmpeg_rational avg_frame_rate;
+    afmpeg_rational real_frame_rate; /* ffprobe's r_frame_rate */
+    double rotation;               /* degrees, from the display matrix; 0 if none */
+    /* audio */
+    int sample_rate, channels;
+    const char *channel_layout;    /* e.g. "stereo" */
+    /* all */
+    int64_t bit_rate;              /* bits per second */
+    double start_time, duration;   /* seconds */
+    int64_t frame_count;           /* frames (nb_frames) when the container says */
+    const char *language, *title;  /* from the stream's tags */
+    unsigned disposition;          /* AFMPEG_DISPOSITION_* flags */
+    size_t tag_count;
+    const afmpeg_tag *tags;
+} afmpeg_stream_info;
+
+typedef struct afmpeg_chapter_info {
+    int64_t id;
+    double start, end;             /* seconds */
+    const char *title;
+} afmpeg_chapter_info;
+
+/* ---------------------------------------------------------------------------------------------
+ * Probe
+ * ------------------------------------------------------------------------------------------ */
+
+/* What afmpeg_probe() found, owned by the caller (afmpeg_probe_result_free()). */
+typedef struct afmpeg_probe_result {
+    const char *format_name;       /* e.g. "mov,mp4,m4a,3gp,3g2,mj2" */
+    const char *format_long_name;
+    double duration, start_time;   /* seconds; NaN when unknown */
+    int64_t size, bit_rate;        /* bytes, bits per second; -1 when unknown */
+    size_t tag_count;
+    const afmpeg_tag *tags;        /* container tags */
+    size_t chapter_count;
+    const afmpeg_chapter_info *chapters;
+    size_t stream_count;
+    const afmpeg_stream_info *streams;
+} afmpeg_probe_result;
+
+/*
+ * Probes the media file at `path` in `fs` (ffprobe in the sandbox) and returns its typed
+ * description in *out, which the caller frees with afmpeg_probe_result_free().
+ * Returns AFMPEG_OK; AFMPEG_ENOENT when the file does not exist; AFMPEG_EMEDIA when ffprobe
+ * cannot read it (afmpeg_last_error() then ends with the tail of ffprobe's message); or the
+ * errors of afmpeg_run_ex() (stopped, cancelled, closed). On error *out is NULL.
+ * Thread-safe, like afmpeg_run().
+ */
+AFMPEG_API int afmpeg_probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
+                            afmpeg_probe_result **out);
+/* afmpeg_probe() with job options (limits, cancel token); output callbacks are not used. */
+AFMPEG_API int afmpeg_probe_ex(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
+                               const afmpeg_job_options *opts, afmpeg_probe_result **out);
+/* Destructor. NULL is a no-op. */
+AFMPEG_API void afmpeg_probe_result_free(afmpeg_probe_result *probe);
+
+/* ---------------------------------------------------------------------------------------------
+ * Commands
+ *
+ * An afmpeg_command describes an ffmpeg job: inputs, an optional filter graph, and outputs with
+ * their maps, codecs and options. afmpeg_run_job() checks it and runs it; afmpeg_command_argv()
+ * shows the ffmpeg command line it stands for. Setters copy their strings. Inputs and outputs are
+ * numbered from 0 in the order they are added, as in ffmpeg. Times are in seconds.
+ * A command is not thread-safe while it is being built; once built, any number of threads may
+ * run or render it at once (those calls only read it).
+ * Setters return AFMPEG_OK, or AFMPEG_EINVAL (bad index, NULL or empty string, negative time)
+ * with a message naming the field, or AFMPEG_ENOMEM.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct afmpeg_command afmpeg_command;
+
+/* How an input seek lands (afmpeg_command_input_seek()). */
+typedef enum afmpeg_seek_mode {
+    /* Decode and discard up to the exact time. Cannot feed a stream copy. */
+    AFMPEG_SEEK_ACCURATE = 0,
+    /* Start at the keyframe at or before the time (cheap; stream copies start there too). */
+    AFMPEG_SEEK_FAST = 1
+} afmpeg_seek_mode;
+
+/* Constructor: an empty command. Any thread. */
+AFMPEG_API int afmpeg_command_new(afmpeg_command **out);
+/* Destructor. NULL is a no-op. */
+AFMPEG_API void afmpeg_command_free(afmpeg_command *cmd);
+
+/* Adds an input file; *out_index (may be NULL) receives its number. */
+AFMPEG_API int afmpeg_command_add_input(afmpeg_command *cmd, const char *path, int *out_index);
+/* Adds one input that plays `count` files one after the other (FFmpeg's concat demuxer); the
+ * files must have the same streams and codecs. afmpeg_run_job() hands the guest the list at
+ * /.afmpeg/concat-N.txt, a read-only file of the job that shadows the same path in `fs`. */
+AFMPEG_API int afmpeg_command_add_concat_input(afmpeg_command *cmd, const char *const *paths,
+                                               size_t count, int *out_index);
+/* Adds a raw video input: frames of `pixel_format` (e.g. "rgb24", "yuv420p"), width x height,
+ * at `rate` frames per second (e.g. "25", "30000/1001"). */
+AFMPEG_API int afmpeg_command_add_raw_video_input(afmpeg_command *cmd, const char *path,
+                                                  int width, int height,
+                                                  const char *pixel_format, const char *rate,
+                                                  int *out_index);
+/* Adds a raw PCM input: `sample_format` is a PCM format name ("s16le", "f32le"), at
+ * `sample_rate` Hz with `channel_layout` ("mono", "stereo", "5.1"). */
+AFMPEG_API int afmpeg_command_add_raw_audio_input(afmpeg_command *cmd, const char *path,
+                                                  const char *sample_format, int sample_rate,
+                                                  const char *channel_layout, int *out_index);
+/* Forces the input's format (ffmpeg -f before -i), e.g. "mp4", "wav". */
+AFMPEG_API int afmpeg_command_input_format(afmpeg_command *cmd, int input, const char *format);
+/* Sets a demuxer option of the input (-key value before -i), e.g. "probesize", "5000000". */
+AFMPEG_API int afmpeg_command_input_option(afmpeg_command *cmd, int input, const char *key,
+                                           const char *value);
+/* Starts reading the input at `seconds` (-ss before -i), as `mode` says. */
+AFMPEG_API int afmpeg_command_input_seek(afmpeg_command *cmd, int input, double seconds,
+                                         afmpeg_seek_mode mode);
+/* Reads at most `seconds` of the input (-t before -i). */
+AFMPEG_API int afmpeg_command_input_duration(afmpeg_command *cmd, int input, double seconds);
+
+/* The command's filter graph (-filter_complex), as one string; its unlabelled inputs and
+ * labelled outputs are used as in ffmpeg. Replaces an earlier one; NULL removes it. */
+AFMPEG_API int afmpeg_command_filter_complex(afmpeg_command *cmd, const char *graph);
+/* Keeps the inputs' timestamps (-copyts) when `on` is non-zero. */
+AFMPEG_API int afmpeg_command_copyts(afmpeg_command *cmd, int on);
+
+/* Adds an output file; *out_index (may be NULL) receives its number. */
+AFMPEG_API int afmpeg_command_add_output(afmpeg_command *cmd, const char *path, int *out_index);
+/* Forces the output's format (-f), e.g. "mp4", "hls", "segment". */
+AFMPEG_API int afmpeg_command_output_format(afmpeg_command *cmd, int output, const char *format);
+/* Adds a map to the output (-map): a graph label "[v]" or a stream specifier such as "0:v",
+ * "0:a:1", "1:s" or "0:v:0?" . Output streams are numbered in the order of their maps. */
+AFMPEG_API int afmpeg_command_output_map(afmpeg_command *cmd, int output, const char *map);
+/* Sets the codec for the output's streams of `type` (-c:v, -c:a, -c:s): an encoder name, or
+ * "copy" to copy the input's packets. */
+AFMPEG_API int afmpeg_command_output_codec(afmpeg_command *cmd, int output,
+                                           afmpeg_media_type type, const char *codec);
+/* Sets a simple filter chain for the output's streams of `type` (-filter:v / -filter:a), e.g.
+ * "scale=640:-2" or "cropdetect". */
+AFMPEG_API int afmpeg_command_output_filter(afmpeg_command *cmd, int output,
+                                            afmpeg_media_type type, const char *filter);
+/* Sets an encoder or muxer option (-key value), e.g. "crf" "23", "b:v" "1M", "g" "50",
+ * "movflags" "+faststart", "hls_time" "2", "segment_time" "1". Later values of a key win. */
+AFMPEG_API int afmpeg_command_output_option(afmpeg_command *cmd, int output, const char *key,
+                                            const char *value);
+/* Sets the bitstream filters (-bsf:STREAM) for the output streams `stream` selects (a stream
+ * specifier relative to the output: "v", "a:0", "1"), e.g. "h264_mp4toannexb". */
+AFMPEG_API int afmpeg_command_output_bsf(afmpeg_command *cmd, int output, const char *stream,
+                                         const char *filters);
+/* Stops writing the output after `seconds` of it (-t). */
+AFMPEG_API int afmpeg_command_output_duration(afmpeg_command *cmd, int output, double seconds);
+/* Stops writing the output at its time `seconds` (-to). */
+AFMPEG_API int afmpeg_command_output_end(afmpeg_command *cmd, int output, double seconds);
+/* Sets a container tag (-metadata key=value); an empty value removes the tag. */
+AFMPEG_API int afmpeg_command_output_metadata(afmpeg_command *cmd, int output, const char *key,
+                                              const char *value);
+/* Sets a tag of the output streams `stream` selects (-metadata:s:STREAM key=value), e.g.
+ * "a:0" "language" "eng", or "s:0" "title" "English". */
+AFMPEG_API int afmpeg_command_output_stream_metadata(afmpeg_command *cmd, int output,
+                                                     const char *stream, const char *key,
+                                                     const char *value);
+/* Sets the disposition of the output streams `stream` selects (-disposition:STREAM), e.g.
+ * "default", "default+forced", or "0" to clear it. */
+AFMPEG_API int afmpeg_command_output_disposition(afmpeg_command *cmd, int output,
+                                                 const char *stream, const char *disposition);
+/* Copies chapters from input `input` (-map_chapters N); -1 writes none. Default: ffmpeg's
+ * (from the first input that has any). */
+AFMPEG_API int afmpeg_command_output_chapters(afmpeg_command *cmd, int output, int input);
+
+/*
+ * Checks the command without running it. Without a runtime (rt NULL) it checks the shape: at
+ * least one input and one output, no empty paths, an accurate seek never feeding a stream copy,
+ * every "[label]" map defined by the filter graph. With a runtime it also checks that each
+ * codec, filter and format named is in the embedded module. Returns AFMPEG_OK or AFMPEG_EINVAL,
+ * with afmpeg_last_error() naming the field, e.g. "output 0: map [v]: the filter graph has no
+ * output labelled [v]". Thread-safe.
+ */
+AFMPEG_API int afmpeg_command_validate(const afmpeg_command *cmd, afmpeg_runtime *rt);
+
+/*
+ * Renders the command as the ffmpeg argv afmpeg_run_job() would run (argv[0] is "ffmpeg"),
+ * without running anything; the shape is checked as afmpeg_command_validate(cmd, NULL) does.
+ * *out_argv is NULL-terminated and one allocation the caller frees with afmpeg_free();
+ * *out_argc (may be NULL) receives the count. Thread-safe.
+ */
+AFMPEG_API int afmpeg_command_argv(const afmpeg_command *cmd, char ***out_argv,
+                                   size_t *out_argc);
+
+/*
+ * Runs the command: checks it (afmpeg_command_validate() with the runtime), runs ffmpeg on `fs`,
+ * and, when ffmpeg exits 0, describes each output that is a file (probing it) in the result.
+ * Returns as afmpeg_run_ex() does: AFMPEG_OK whenever ffmpeg ran to its exit (see
+ * afmpeg_result_exit_code()), the stop's error with a result when it was stopped, and other
+ * errors (AFMPEG_EINVAL for a command that does not check out) with no result.
+ * opts->on_progress gets the job's progress with a fraction when the length is known.
+ * Thread-safe, like afmpeg_run().
+ */
+AFMPEG_API int afmpeg_run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
+                              const afmpeg_job_options *opts, afmpeg_result **out);
+
+/* One stream of a job's output. */
+typedef struct afmpeg_output_stream {
+    int index;                   /* the stream's index in the output */
+    afmpeg_media_type type;
+    const char *codec;           /* the codec written, e.g. "h264" */
+    const char *encoder;         /* the encoder used, e.g. "libopenh264"; "" when copied */
+    int copied;                  /* 1 when the packets were copied, not encoded */
+} afmpeg_output_stream;
+
+/* One output of a job, after it ran (afmpeg_result_output()). */
+typedef struct afmpeg_output_info {
+    const char *path;
+    size_t stream_count;
+    const afmpeg_output_stream *streams;
+    /* The output file probed, or NULL when it is not a single file (a pattern, a playlist's
+     * segments, a pipe) or could not be probed. */
+    const afmpeg_probe_result *probe;
+} afmpeg_output_info;
+
+/* The number of outputs described: the command's outputs after a run_job whose ffmpeg exited 0,
+ * else 0. */
+AFMPEG_API size_t afmpeg_result_output_count(const afmpeg_result *res);
+/* Output i (0-based), owned by the result; NULL when i is out of range. */
+AFMPEG_API const afmpeg_output_info *afmpeg_result_output(const afmpeg_result *res, size_t i);
+
+/* A measurement an analysis filter logged (cropdetect, blackdetect, silencedetect, ebur128). */
+typedef struct afmpeg_measurement {
+    const char *filter;  /* "cropdetect", "blackdetect", "silencedetect" or "ebur128" */
+    double time;         /* seconds on the filter's timeline; NaN for a summary value */
+    const char *key;     /* e.g. "crop", "black_start", "silence_end", "I" (integrated LUFS) */
+    const char *value;   /* as logged, e.g. "320:240:0:0", "1.5", "-23.0" */
+    double number;       /* value as a number, NaN when it is not one */
+} afmpeg_measurement;
+
+/* The measurements of a run_job in log order; 0 when there are none. */
+AFMPEG_API size_t afmpeg_result_measurement_count(const afmpeg_result *res);
+/* Measurement i, owned by the result; NULL when out of range. */
+AFMPEG_API const afmpeg_measurement *afmpeg_result_measurement(const afmpeg_result *res,
+                                                               size_t i);
+
+/* ---------------------------------------------------------------------------------------------
+ * Frames and thumbnails
+ * ------------------------------------------------------------------------------------------ */
+
+typedef enum afmpeg_image_format {
+    AFMPEG_IMAGE_PNG = 0,
+    AFMPEG_IMAGE_JPEG = 1,
+    AFMPEG_IMAGE_RGB24 = 2,  /* raw, width * height * 3 bytes, rows top to bottom */
+    AFMPEG_IMAGE_RGBA = 3    /* raw, width * height * 4 bytes */
+} afmpeg_image_format;
+
+#define AFMPEG_FRAMES_OPTIONS_VERSION 1
+
+/* Which frames to take and how to deliver them. With the defaults: the first frame, as PNG, at
+ * its own size. */
+typedef struct afmpeg_frames_options {
+    unsigned version;            /* AFMPEG_FRAMES_OPTIONS_VERSION */
+    afmpeg_image_format format;
+    /* Scale to this size; with one of them 0 the other follows the aspect ratio; both 0 keeps
+     * the frame's size. */
+    int width, height;
+    double start;                /* the first frame taken is the one shown at this time */
+    double every;                /* > 0: a frame every `every` seconds; 0: consecutive frames */
+    unsigned count;              /* at most this many frames; 0: 1 if every is 0, else all */
+} afmpeg_frames_options;
+
+#define AFMPEG_FRAMES_OPTIONS_INIT {AFMPEG_FRAMES_OPTIONS_VERSION, AFMPEG_IMAGE_PNG, 0, 0, 0, 0, 0}
+
+/* Fills *opts with the defaults, as AFMPEG_FRAMES_OPTIONS_INIT does. */
+AFMPEG_API void afmpeg_frames_options_init(afmpeg_frames_options *opts);
+
+typedef struct afmpeg_frame {
+    double time;                 /* presentation time in the input, seconds */
+    int width, height;
+    afmpeg_image_format format;
+    size_t size;
+    const unsigned char *data;   /* the encoded image, or the raw pixels */
+} afmpeg_frame;
+
+/* Frames taken from a video, owned by the caller (afmpeg_frame_list_free()). */
+typedef struct afmpeg_frame_list {
+    size_t count;
+    const afmpeg_frame *frames;  /* in time order */
+} afmpeg_frame_list;
+
+/*
+ * Takes frames from the first video stream of `path` in `fs` as `fo` says (NULL: defaults) into
+ * memory; nothing is written to `fs`. Returns AFMPEG_OK with *out holding the frames (none when
+ * `start` is past the end); AFMPEG_ENOENT, AFMPEG_EMEDIA (no video stream, or unreadable, with
+ * FFmpeg's message in afmpeg_last_error()), AFMPEG_EINVAL for bad options, or afmpeg_run_ex()'s
+ * errors. Thread-safe, like afmpeg_run().
+ */
+AFMPEG_API int afmpeg_frames(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
+                             const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
+                             afmpeg_frame_list **out);
+/*
+ * One representative frame near `time` (FFmpeg's thumbnail filter over the frames from there on,
+ * or from the start when `time` is past the end), in the format and size `fo` says (its start,
+ * every and count are ignored). *out holds exactly one frame. Errors as afmpeg_frames().
+ */
+AFMPEG_API int afmpeg_thumbnail(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path, double time,
+                                const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
+                                afmpeg_frame_list **out);
+/* Destructor. NULL is a no-op. */
+AFMPEG_API void afmpeg_frame_list_free(afmpeg_frame_list *list);
+
+/* ---------------------------------------------------------------------------------------------
  * Pool
  *
  * N instances of the one compiled module, for running jobs in parallel. A job takes any free
@@ -404,6 +796,18 @@ AFMPEG_API int afmpeg_pool_new(afmpeg_pool **out, const afmpeg_pool_options *opt
 /* Runs a job on a free instance, as afmpeg_run_ex() does on a runtime. Thread-safe. */
 AFMPEG_API int afmpeg_pool_run(afmpeg_pool *pool, afmpeg_fs *fs, const char *const *argv,
                                const afmpeg_job_options *opts, afmpeg_result **out);
+/* afmpeg_run_job(), afmpeg_probe_ex(), afmpeg_frames() and afmpeg_thumbnail() on a free
+ * instance. Thread-safe. */
+AFMPEG_API int afmpeg_pool_run_job(afmpeg_pool *pool, afmpeg_fs *fs, const afmpeg_command *cmd,
+                                   const afmpeg_job_options *opts, afmpeg_result **out);
+AFMPEG_API int afmpeg_pool_probe(afmpeg_pool *pool, afmpeg_fs *fs, const char *path,
+                                 const afmpeg_job_options *opts, afmpeg_probe_result **out);
+AFMPEG_API int afmpeg_pool_frames(afmpeg_pool *pool, afmpeg_fs *fs, const char *path,
+                                  const afmpeg_frames_options *fo,
+                                  const afmpeg_job_options *opts, afmpeg_frame_list **out);
+AFMPEG_API int afmpeg_pool_thumbnail(afmpeg_pool *pool, afmpeg_fs *fs, const char *path,
+                                     double time, const afmpeg_frames_options *fo,
+                                     const afmpeg_job_options *opts, afmpeg_frame_list **out);
 
 typedef struct afmpeg_pool_stats {
     unsigned instances;    /* the pool's size */

@@ -13,9 +13,11 @@ PKGS_MODULE="clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-
 # is the test library (its summary lines are what CI reads); valgrind for the leak tier;
 # libclang-rt-19-dev has clang-19's libFuzzer and sanitizer runtimes for the fuzz target.
 PKGS_TEST="ffmpeg libcmocka-dev valgrind libclang-rt-19-dev"
+# jansson: the JSON parser for ffprobe's output (probe) and the CLI's --json (docs/dependencies.md).
+PKGS_LIB="libjansson-dev"
 
 need=()
-for p in $PKGS_MODULE $PKGS_TEST; do
+for p in $PKGS_MODULE $PKGS_TEST $PKGS_LIB; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 

@@ -5,7 +5,7 @@
 #include "afmpeg.h"
 #include "core/errors.h"
 
-static _Thread_local char last_error[512];
+static _Thread_local char last_error[4096];
 
 int afm_error(int err, const char *fmt, ...)
 {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "core/core.h"
 #include "core/errors.h"
 #include "rt/rt.h"
 #include "wasi/wasi.h"
@@ -469,6 +470,11 @@ int afmpeg_pool_new(afmpeg_pool **out, const afmpeg_pool_options *opts)
     }
     *out = pool;
     return AFMPEG_OK;
+}
+
+afmpeg_runtime *afm_pool_runtime(afmpeg_pool *pool)
+{
+    return pool ? pool->rt : NULL;
 }
 
 int afmpeg_pool_run(afmpeg_pool *pool, afmpeg_fs *fs, const char *const *argv,
