@@ -50,8 +50,8 @@ $(BUILD)/libafmpeg.a: $(BASE_OBJS) $(ENGINE_OBJS) $(MODULE_STAMP)
 	rm -f $@
 	ar rcs $@ $(BASE_OBJS) $(ENGINE_OBJS) $(BUILD)/module/obj/*.o
 
-$(BUILD)/afmpeg: programs/afmpeg.c $(BUILD)/libafmpeg.a
-	$(CC) $(CFLAGS) $(AFM_CFLAGS) $< -o $@ $(BUILD)/libafmpeg.a $(LDLIBS)
+$(BUILD)/afmpeg: $(wildcard programs/*.c programs/*.h) $(BUILD)/libafmpeg.a
+	$(CC) $(CFLAGS) $(AFM_CFLAGS) $(filter %.c,$^) -o $@ $(BUILD)/libafmpeg.a $(LDLIBS)
 	ln -sf afmpeg $(BUILD)/ffmpeg
 	ln -sf afmpeg $(BUILD)/ffprobe
 
@@ -101,7 +101,7 @@ test: deps
 	$(MAKE) test-build
 	AFMPEG_CLI=$(BUILD)/afmpeg tests/run.sh tests/header/run.sh $(UNIT_TESTS) $(ENGINE_TESTS) \
 	    $(HARDENING_TESTS) \
-	    tests/cli/components.sh tests/cli/run.sh
+	    tests/cli/components.sh tests/cli/run.sh tests/cli/verbs.sh
 
 test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(HARDENING_TESTS) $(BUILD)/afmpeg
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "core/core.h"
 #include "core/errors.h"
+#include "job/progress.h"
 #include "rt/rt.h"
 #include "wasi/wasi.h"
 #include "afm.h"
@@ -64,12 +65,6 @@ struct afmpeg_cancel_token {
     pthread_mutex_t lock;
     _Atomic int cancelled;
     token_job *jobs;
-};
-
-struct afmpeg_result {
-    int exit_code;
-    afmpeg_trap trap;
-    afm_buf out, err;
 };
 
 static pthread_once_t module_once = PTHREAD_ONCE_INIT;
@@ -317,14 +312,15 @@ static void guest_main(void *arg)
 }
 
 /* The job's limits: its own where set, else the runtime's. */
-static int job_limits(const afmpeg_runtime *rt, const afmpeg_job_options *o, limits *out)
+static int job_limits(const afmpeg_runtime *rt, const afmpeg_job_options *o, limits *out,
+                      const char *who)
 {
     *out = rt->defaults;
     if (!o)
         return AFMPEG_OK;
-    int err = check_memory_limit("afmpeg_run", o->memory_limit);
+    int err = check_memory_limit(who, o->memory_limit);
     if (!err)
-        err = check_open_files("afmpeg_run", o->max_open_files);
+        err = check_open_files(who, o->max_open_files);
     if (err)
         return err;
     if (o->memory_limit)
@@ -350,33 +346,73 @@ int afmpeg_run_ex(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
     if (!out)
         return afm_error(AFMPEG_EINVAL, "afmpeg_run: out is NULL");
     *out = NULL;
-    if (!rt || !fs || !argv)
-        return afm_error(AFMPEG_EINVAL, "afmpeg_run: %s is NULL",
-                         !rt ? "rt" : !fs ? "fs" : "argv");
+    if (!argv)
+        return afm_error(AFMPEG_EINVAL, "afmpeg_run: argv is NULL");
     if (!argv[0] || !*argv[0])
         return afm_error(AFMPEG_EINVAL, "afmpeg_run: argv[0] must name the tool (ffmpeg or "
                          "ffprobe)");
+    afmpeg_progress_fn on_progress = opts && opts->version >= 2 ? opts->on_progress : NULL;
+    const char *tool = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    if (!on_progress || strcmp(tool, "ffmpeg") != 0)
+        return afm_run(rt, fs, argv, opts, NULL, "afmpeg_run", out);
+
+    /* An ffmpeg command line with a progress callback: ffmpeg reports to the sink on fd 4. */
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    const char **v = malloc((n + 3) * sizeof *v);
+    if (!v)
+        return afm_error(AFMPEG_ENOMEM, "afmpeg_run: out of memory");
+    v[0] = argv[0];
+    v[1] = "-progress";
+    v[2] = "pipe:4";
+    memcpy(v + 3, argv + 1, n * sizeof *v); /* with the NULL */
+    afm_progress prog;
+    afm_progress_init(&prog, on_progress, opts->progress_payload, -1);
+    afm_run_hooks hooks = {NULL, afm_progress_sink, &prog, NULL, NULL};
+    int err = afm_run(rt, fs, v, opts, &hooks, "afmpeg_run", out);
+    free(v);
+    if (err == AFMPEG_OK && afmpeg_result_exit_code(*out) == 0)
+        afm_progress_finish(&prog);
+    return err;
+}
+
+int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
+            const afmpeg_job_options *opts, const afm_run_hooks *hooks, const char *who,
+            afmpeg_result **out)
+{
+    *out = NULL;
+    if (!rt || !fs || !argv)
+        return afm_error(AFMPEG_EINVAL, "%s: %s is NULL", who,
+                         !rt ? "rt" : !fs ? "fs" : "argv");
     if (opts && (opts->version < 1 || opts->version > AFMPEG_JOB_OPTIONS_VERSION))
-        return afm_error(AFMPEG_EINVAL, "afmpeg_run: job options version %u is not supported",
+        return afm_error(AFMPEG_EINVAL, "%s: job options version %u is not supported", who,
                          opts->version);
     limits lim;
-    int err = job_limits(rt, opts, &lim);
+    int err = job_limits(rt, opts, &lim, who);
     if (err)
         return err;
     afmpeg_cancel_token *token = opts ? opts->cancel : NULL;
     if (afmpeg_cancel_requested(token))
-        return afm_error(AFMPEG_ECANCELLED, "afmpeg_run: the job was cancelled before it ran");
+        return afm_error(AFMPEG_ECANCELLED, "%s: the job was cancelled before it ran", who);
 
     afmpeg_result *res = calloc(1, sizeof *res);
     afm_wasi *wasi = malloc(sizeof *wasi);
     Z_afm_instance_t *instance = calloc(1, sizeof *instance);
     static const char *const no_env[] = {NULL};
     if (!res || !wasi || !instance ||
-        afm_wasi_init(wasi, fs, argv, no_env, opts) != AFMPEG_OK) {
+        afm_wasi_init(wasi, hooks && hooks->fs ? hooks->fs : fs, argv, no_env, opts) !=
+            AFMPEG_OK) {
         free(instance);
         free(wasi);
         free(res);
-        return afm_error(AFMPEG_ENOMEM, "afmpeg_run: out of memory");
+        return afm_error(AFMPEG_ENOMEM, "%s: out of memory", who);
+    }
+    if (hooks && hooks->sink)
+        afm_wasi_set_sink(wasi, 4, hooks->sink, hooks->sink_payload);
+    if (hooks) {
+        wasi->on_stderr_tap = hooks->stderr_tap;
+        wasi->tap_payload = hooks->tap_payload;
     }
     wasi->output_limit = lim.output_limit;
     wasi->max_open_files = lim.max_open_files;
@@ -411,11 +447,11 @@ int afmpeg_run_ex(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
     if (err || rc) {
         afmpeg_result_free(res);
         if (err == AFMPEG_ECLOSED)
-            return afm_error(err, "afmpeg_run: the runtime was closed");
+            return afm_error(err, "%s: the runtime was closed", who);
         if (err == AFMPEG_ECANCELLED)
-            return afm_error(err, "afmpeg_run: the job was cancelled while it waited to run");
-        return afm_error(AFMPEG_ERROR, "afmpeg_run: preparing the thread to run the guest "
-                         "failed: %s", strerror(-rc));
+            return afm_error(err, "%s: the job was cancelled while it waited to run", who);
+        return afm_error(AFMPEG_ERROR, "%s: preparing the thread to run the guest failed: %s",
+                         who, strerror(-rc));
     }
     *out = res;
     res->trap = outcome.trap;
@@ -556,5 +592,7 @@ void afmpeg_result_free(afmpeg_result *res)
         return;
     afm_buf_free(&res->out);
     afm_buf_free(&res->err);
+    if (res->job)
+        res->job->free(res->job);
     free(res);
 }

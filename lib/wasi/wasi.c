@@ -21,7 +21,8 @@ enum {
     W_EFAULT = 21, W_EFBIG = 22, W_EILSEQ = 25, W_EINVAL = 28, W_EIO = 29, W_EISDIR = 31,
     W_ELOOP = 32, W_EMFILE = 33, W_ENAMETOOLONG = 37, W_ENOENT = 44, W_ENOMEM = 48,
     W_ENOSPC = 51, W_ENOSYS = 52, W_ENOTDIR = 54, W_ENOTEMPTY = 55, W_ENOTSUP = 58,
-    W_EOVERFLOW = 61, W_EPERM = 63, W_ESPIPE = 70, W_EXDEV = 75, W_ENOTCAPABLE = 76
+    W_EOVERFLOW = 61, W_EPERM = 63, W_EROFS = 69, W_ESPIPE = 70, W_EXDEV = 75,
+    W_ENOTCAPABLE = 76
 };
 enum { FT_UNKNOWN = 0, FT_DIRECTORY = 3, FT_REGULAR_FILE = 4 };
 enum { OFLAG_CREAT = 1, OFLAG_DIRECTORY = 2, OFLAG_EXCL = 4, OFLAG_TRUNC = 8 };
@@ -81,6 +82,7 @@ static uint32_t werr(int neg)
     case 0: return W_ESUCCESS;
     case EACCES: return W_ENOTCAPABLE; /* leaving the job's filesystem */
     case EPERM: return W_EPERM;
+    case EROFS: return W_EROFS;
     case EXDEV: return W_ENOTCAPABLE;
     case ELOOP: return W_ELOOP;
     case ENOENT: return W_ENOENT;
@@ -501,9 +503,25 @@ static u32 w_fd_filestat_get(W *w, u32 fd, u32 out)
     return put_filestat(w, out, &st);
 }
 
-/* Output to stdout/stderr: the caller's callback, else the capture buffer. */
+void afm_wasi_set_sink(W *w, int fd, afmpeg_output_fn fn, void *payload)
+{
+    w->fds[fd].kind = AFM_FD_SINK;
+    w->fds[fd].writable = 1;
+    w->on_sink = fn;
+    w->sink_payload = payload;
+}
+
+/* Output to stdout/stderr: the caller's callback, else the capture buffer; to the sink: the
+ * host's hook, which cancels the job by returning non-zero. */
 static uint32_t write_stdio(W *w, afm_fd *f, const void *data, size_t len)
 {
+    if (f->kind == AFM_FD_SINK) {
+        if (w->on_sink(data, len, w->sink_payload))
+            afm_rt_abort(AFMPEG_ECANCELLED);
+        return W_ESUCCESS;
+    }
+    if (f->kind == AFM_FD_STDERR && w->on_stderr_tap)
+        w->on_stderr_tap(data, len, w->tap_payload);
     afmpeg_output_fn fn = f->kind == AFM_FD_STDOUT ? w->on_stdout : w->on_stderr;
     if (fn)
         return fn(data, len, w->output_payload) ? W_EIO : W_ESUCCESS;
@@ -538,13 +556,14 @@ static uint32_t do_write(W *w, u32 fd, u32 iovs, u32 n, int positional, uint64_t
             return W_EFAULT;
         if (!len)
             continue;
-        if (f->kind != AFM_FD_STDERR && len > w->output_limit - w->written) {
+        int counted = f->kind == AFM_FD_FILE || f->kind == AFM_FD_STDOUT;
+        if (counted && len > w->output_limit - w->written) {
             snprintf(w->limit_msg, sizeof w->limit_msg,
                      "the job wrote more than its output limit of %llu bytes",
                      (unsigned long long)w->output_limit);
             afm_rt_abort(AFMPEG_ELIMIT);
         }
-        if (f->kind != AFM_FD_STDERR)
+        if (counted)
             w->written += len;
         if (f->kind == AFM_FD_FILE) {
             int64_t r = w->fs->ops.pwrite(w->fs->payload, f->handle, p, len, off);

@@ -17,7 +17,8 @@ typedef enum afm_fd_kind {
     AFM_FD_STDOUT,
     AFM_FD_STDERR,
     AFM_FD_DIR,   /* a directory (the preopened root is fd 3) */
-    AFM_FD_FILE
+    AFM_FD_FILE,
+    AFM_FD_SINK   /* write-only, to the host's sink callback (FFmpeg's -progress pipe:4) */
 } afm_fd_kind;
 
 typedef struct afm_fd {
@@ -49,6 +50,11 @@ typedef struct Z_wasi_snapshot_preview1_instance_t {
     afmpeg_output_fn on_stdout, on_stderr;
     void *output_payload;
     afm_buf out, err;
+    /* Host hooks (internal, set after afm_wasi_init): the sink behind AFM_FD_SINK (non-zero
+     * from it cancels the job), and a tap that sees every byte written to stderr before it is
+     * captured or passed on. */
+    afmpeg_output_fn on_sink, on_stderr_tap;
+    void *sink_payload, *tap_payload;
     /* Limits (set by the runtime after afm_wasi_init): bytes written to files and standard
      * output, in all; files open at once. Past either the job stops with AFMPEG_ELIMIT and
      * limit_msg says which. */
@@ -65,6 +71,9 @@ int afm_wasi_init(afm_wasi *w, afmpeg_fs *fs, const char *const *argv, const cha
 /* Closes every open fd and frees what afm_wasi_init allocated, except the out/err buffers, which
  * are handed to the result (free them with afm_buf_free). */
 void afm_wasi_release(afm_wasi *w);
+/* Opens fd `fd` (4, right after the preopened root) as a sink to `fn`. Call after
+ * afm_wasi_init, before the guest runs. */
+void afm_wasi_set_sink(afm_wasi *w, int fd, afmpeg_output_fn fn, void *payload);
 void afm_buf_free(afm_buf *b);
 
 #endif

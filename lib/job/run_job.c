@@ -1,0 +1,683 @@
+/* afmpeg_run_job(): a command checked against the module, run with its concat lists on an
+ * overlay and its progress on a sink, and the result described: each output's streams (from
+ * FFmpeg's "Output #N" and "Stream mapping" report, and a probe of the file) and the
+ * measurements analysis filters logged. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/core.h"
+#include "core/errors.h"
+#include "fs/overlay.h"
+#include "job/command.h"
+#include "job/progress.h"
+#include "probe/probe.h"
+
+/* ---- checks against the module -------------------------------------------------------------- */
+
+/* 1 when every name is there; 0 with the message set; or a negative error. */
+static int need_component(afmpeg_runtime *rt, afm_component kind, const char *name,
+                          const char *where, const char *fn)
+{
+    static const char *const what[] = {"encoder", "filter", "muxer (output format)",
+                                       "demuxer (input format)", "bitstream filter"};
+    int r = afm_component_has(rt, kind, name);
+    if (r == 0)
+        afm_error(AFMPEG_EINVAL, "%s: %s: the embedded module has no %s \"%s\"", fn, where,
+                  what[kind], name);
+    return r;
+}
+
+/* Checks every filter a graph (or a simple chain) names. */
+static int need_filters(afmpeg_runtime *rt, const char *graph_text, const char *where,
+                        const char *fn)
+{
+    afm_graph g;
+    if (afm_graph_parse(graph_text, &g)) {
+        afm_error(AFMPEG_EINVAL, "%s: %s: %s", fn, where, g.error);
+        afm_graph_free(&g);
+        return 0;
+    }
+    int r = 1;
+    for (size_t i = 0; i < g.filters.n && r == 1; i++)
+        r = need_component(rt, AFM_FILTER, g.filters.v[i], where, fn);
+    afm_graph_free(&g);
+    return r;
+}
+
+/* Checks each bitstream filter of a list "a,b=opt=1". */
+static int need_bsfs(afmpeg_runtime *rt, const char *list, const char *where, const char *fn)
+{
+    char *copy = strdup(list);
+    if (!copy)
+        return afm_error(AFMPEG_ENOMEM, "%s: out of memory", fn);
+    int r = 1;
+    for (char *save = NULL, *b = strtok_r(copy, ",", &save); b && r == 1;
+         b = strtok_r(NULL, ",", &save)) {
+        b[strcspn(b, "=")] = '\0';
+        r = need_component(rt, AFM_BSF, b, where, fn);
+    }
+    free(copy);
+    return r;
+}
+
+static int check_components(const afmpeg_command *cmd, afmpeg_runtime *rt, const char *fn)
+{
+    static const char *const type_name[AFM_TYPES] = {"video", "audio", "subtitle", "data"};
+    char where[96];
+    int r = 1;
+    for (size_t i = 0; i < cmd->n_inputs && r == 1; i++) {
+        snprintf(where, sizeof where, "input %zu: format", i);
+        if (cmd->inputs[i].format)
+            r = need_component(rt, AFM_DEMUXER, cmd->inputs[i].format, where, fn);
+    }
+    if (r == 1 && cmd->graph)
+        r = need_filters(rt, cmd->graph, "filter_complex", fn);
+    for (size_t oi = 0; oi < cmd->n_outputs && r == 1; oi++) {
+        const afm_output *o = &cmd->outputs[oi];
+        if (o->format) {
+            snprintf(where, sizeof where, "output %zu: format", oi);
+            r = need_component(rt, AFM_MUXER, o->format, where, fn);
+        }
+        for (int t = 0; t < AFM_TYPES && r == 1; t++) {
+            if (o->codec[t] && strcmp(o->codec[t], "copy") != 0) {
+                snprintf(where, sizeof where, "output %zu: %s codec", oi, type_name[t]);
+                r = need_component(rt, AFM_ENCODER, o->codec[t], where, fn);
+            }
+            if (r == 1 && o->filter[t]) {
+                snprintf(where, sizeof where, "output %zu: %s filter", oi, type_name[t]);
+                r = need_filters(rt, o->filter[t], where, fn);
+            }
+        }
+        for (size_t k = 0; k + 1 < o->bsfs.n && r == 1; k += 2) {
+            snprintf(where, sizeof where, "output %zu: bsf:%s", oi, o->bsfs.v[k]);
+            r = need_bsfs(rt, o->bsfs.v[k + 1], where, fn);
+        }
+    }
+    return r == 1 ? AFMPEG_OK : r == 0 ? AFMPEG_EINVAL : r;
+}
+
+static int validate(const afmpeg_command *cmd, afmpeg_runtime *rt, const char *fn)
+{
+    int err = afm_command_check_shape(cmd, fn);
+    if (!err && rt)
+        err = check_components(cmd, rt, fn);
+    return err;
+}
+
+int afmpeg_command_validate(const afmpeg_command *cmd, afmpeg_runtime *rt)
+{
+    afm_error_clear();
+    return validate(cmd, rt, "afmpeg_command_validate");
+}
+
+/* ---- reading FFmpeg's report (stderr) ------------------------------------------------------- */
+
+#define MAX_STREAMS 64  /* per output, described in the result */
+#define MAX_MEASUREMENTS 100000
+
+typedef struct seen_stream {
+    afmpeg_media_type type;
+    char codec[32], encoder[48];
+    int copied, known;
+} seen_stream;
+
+/* What the stderr tap gathers while the job runs. */
+typedef struct report {
+    size_t n_outputs;
+    seen_stream (*streams)[MAX_STREAMS]; /* [output][stream] */
+    int current_output;      /* the "Output #N" section being read, or -1 */
+    afmpeg_measurement *m;
+    size_t n_m, cap_m;
+    afm_strv strings;        /* owns the measurements' strings */
+    char ebur_section[32];   /* inside ebur128's summary: its current section, else "" */
+    int in_ebur_summary;
+    char line[1024];
+    size_t len;
+    int overlong, oom;
+} report;
+
+static const char *keep(report *r, const char *s)
+{
+    if (afm_strv_push(&r->strings, s)) {
+        r->oom = 1;
+        return "";
+    }
+    return r->strings.v[r->strings.n - 1];
+}
+
+static void add_measurement(report *r, const char *filter, double time, const char *key,
+                            const char *value)
+{
+    if (r->n_m == MAX_MEASUREMENTS)
+        return;
+    if (r->n_m == r->cap_m) {
+        size_t cap = r->cap_m ? r->cap_m * 2 : 32;
+        afmpeg_measurement *p = realloc(r->m, cap * sizeof *p);
+        if (!p) {
+            r->oom = 1;
+            return;
+        }
+        r->m = p;
+        r->cap_m = cap;
+    }
+    char *end;
+    double d = strtod(value, &end);
+    afmpeg_measurement *m = &r->m[r->n_m++];
+    m->filter = filter;
+    m->time = time;
+    m->key = keep(r, key);
+    m->value = keep(r, value);
+    m->number = (end != value && *end == '\0' && isfinite(d)) ? d : NAN;
+}
+
+/* The filter a log line's prefix names: "[Parsed_cropdetect_0 @ 0x..]" or "[blackdetect @ ..]",
+ * if it is one of the analysis filters; the message follows at *rest. */
+static const char *analysis_filter(const char *line, const char **rest)
+{
+    static const char *const names[] = {"cropdetect", "blackdetect", "silencedetect",
+                                        "ebur128"};
+    if (line[0] != '[')
+        return NULL;
+    const char *p = line + 1, *close = strstr(line, "] ");
+    if (!close)
+        return NULL;
+    if (!strncmp(p, "Parsed_", 7))
+        p += 7;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        size_t n = strlen(names[i]);
+        if (!strncmp(p, names[i], n) && (p[n] == '_' || p[n] == ' ')) {
+            *rest = close + 2;
+            return names[i];
+        }
+    }
+    return NULL;
+}
+
+/* A measurement line: "key:value", "key: value", "key=value" tokens, separated by blanks or
+ * '|'. The line's time is its "t" (cropdetect, ebur128), else the first value (blackdetect's
+ * black_start, silencedetect's silence_start / silence_end). */
+static void measurement_line(report *r, const char *filter, const char *msg)
+{
+    char keys[16][32], vals[16][64];
+    int n = 0;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", msg);
+    char *save = NULL, *tok = strtok_r(buf, " \t|", &save);
+    while (tok && n < 16) {
+        char *sep = strpbrk(tok, "=:");
+        if (sep && sep == tok + strlen(tok) - 1) { /* "key:" then the value */
+            *sep = '\0';
+            char *v = strtok_r(NULL, " \t|", &save);
+            if (!v)
+                break;
+            snprintf(keys[n], sizeof keys[n], "%s", tok);
+            snprintf(vals[n], sizeof vals[n], "%s", v);
+            n++;
+        } else if (sep && sep != tok) {
+            *sep = '\0';
+            snprintf(keys[n], sizeof keys[n], "%s", tok);
+            snprintf(vals[n], sizeof vals[n], "%s", sep + 1);
+            n++;
+        }
+        tok = strtok_r(NULL, " \t|", &save);
+    }
+    if (n == 0)
+        return;
+    double time = NAN;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(keys[i], "t"))
+            time = strtod(vals[i], NULL);
+    if (isnan(time))
+        time = strtod(vals[0], NULL);
+    for (int i = 0; i < n; i++)
+        if (strcmp(keys[i], "t") != 0 && strcmp(keys[i], "pts") != 0)
+            add_measurement(r, filter, time, keys[i], vals[i]);
+}
+
+/* ebur128's summary, logged at the end without a prefix on its lines:
+ *   Integrated loudness:  I: -23.0 LUFS  Threshold: -33.0 LUFS
+ *   Loudness range:       LRA: 0.0 LU  Threshold: ..  LRA low: ..  LRA high: ..
+ *   Sample peak / True peak:  Peak: .. dBFS
+ * Keys: I, I_threshold, LRA, LRA_threshold, LRA_low, LRA_high, sample_peak, true_peak. */
+static void ebur_summary_line(report *r, const char *line)
+{
+    const char *p = line + strspn(line, " \t");
+    const char *colon = strchr(p, ':');
+    if (!colon)
+        return;
+    char key[32];
+    snprintf(key, sizeof key, "%.*s", (int)(colon - p), p);
+    const char *v = colon + 1 + strspn(colon + 1, " \t");
+    if (!*v) { /* a section heading */
+        snprintf(r->ebur_section, sizeof r->ebur_section, "%s", key);
+        return;
+    }
+    char value[32], name[48];
+    snprintf(value, sizeof value, "%.*s", (int)strcspn(v, " \t"), v);
+    const char *sec = r->ebur_section;
+    if (!strcmp(key, "Threshold"))
+        snprintf(name, sizeof name, "%s_threshold",
+                 !strncmp(sec, "Integrated", 10) ? "I" : "LRA");
+    else if (!strcmp(key, "Peak"))
+        snprintf(name, sizeof name, "%s", !strncmp(sec, "True", 4) ? "true_peak" : "sample_peak");
+    else if (!strcmp(key, "LRA low") || !strcmp(key, "LRA high"))
+        snprintf(name, sizeof name, "LRA_%s", key + 4);
+    else
+        snprintf(name, sizeof name, "%s", key);
+    add_measurement(r, "ebur128", NAN, name, value);
+}
+
+static afmpeg_media_type media_type(const char *word)
+{
+    if (!strncmp(word, "Video", 5)) return AFMPEG_MEDIA_VIDEO;
+    if (!strncmp(word, "Audio", 5)) return AFMPEG_MEDIA_AUDIO;
+    if (!strncmp(word, "Subtitle", 8)) return AFMPEG_MEDIA_SUBTITLE;
+    if (!strncmp(word, "Data", 4)) return AFMPEG_MEDIA_DATA;
+    if (!strncmp(word, "Attachment", 10)) return AFMPEG_MEDIA_ATTACHMENT;
+    return AFMPEG_MEDIA_UNKNOWN;
+}
+
+static seen_stream *stream_at(report *r, long o, long k)
+{
+    if (o < 0 || (size_t)o >= r->n_outputs || k < 0 || k >= MAX_STREAMS)
+        return NULL;
+    return &r->streams[o][k];
+}
+
+/* "  Stream #0:1 -> #0:1 (copy)", "  Stream #0:0 -> #0:0 (h264 (native) -> h264 (libx))",
+ * "  scale:default -> Stream #0:0 (libopenh264)": the output stream and how it is made. */
+static void mapping_line(report *r, const char *line)
+{
+    const char *arrow = strstr(line, "-> #");
+    const char *hash = arrow ? arrow + 3 : NULL;
+    if (!hash && (arrow = strstr(line, "-> Stream #")))
+        hash = arrow + 10;
+    if (!hash)
+        return;
+    char *end;
+    long o = strtol(hash + 1, &end, 10);
+    if (*end != ':')
+        return;
+    long k = strtol(end + 1, &end, 10);
+    seen_stream *s = stream_at(r, o, k);
+    if (!s)
+        return;
+    if (strstr(end, "(copy)")) {
+        s->copied = 1;
+        s->encoder[0] = '\0';
+        return;
+    }
+    /* The encoder is in the last parentheses; "native" means the one named like the codec,
+     * which is the word before them: "-> aac (native))". */
+    const char *open = strrchr(end, '(');
+    if (!open)
+        return;
+    snprintf(s->encoder, sizeof s->encoder, "%.*s", (int)strcspn(open + 1, ")"), open + 1);
+    const char *to = strstr(end, "-> ");
+    if (!strcmp(s->encoder, "native") && to && to < open)
+        snprintf(s->encoder, sizeof s->encoder, "%.*s", (int)strcspn(to + 3, " ("), to + 3);
+}
+
+/* "  Stream #0:0: Video: h264 (avc1 / 0x31637661), yuv420p, ..." inside "Output #N". */
+static void output_stream_line(report *r, const char *line)
+{
+    const char *p = strstr(line, "Stream #");
+    char *end;
+    long o = strtol(p + 8, &end, 10);
+    if (*end != ':' || o != r->current_output)
+        return;
+    long k = strtol(end + 1, &end, 10);
+    seen_stream *s = stream_at(r, o, k);
+    const char *colon = strstr(end, ": ");
+    if (!s || !colon)
+        return;
+    const char *type = colon + 2;
+    const char *codec = strstr(type, ": ");
+    s->type = media_type(type);
+    s->known = 1;
+    if (codec)
+        snprintf(s->codec, sizeof s->codec, "%.*s", (int)strcspn(codec + 2, " ,("), codec + 2);
+}
+
+static void report_line(report *r, const char *line)
+{
+    const char *msg;
+    const char *filter = analysis_filter(line, &msg);
+    if (filter) {
+        r->in_ebur_summary = !strcmp(filter, "ebur128") && !strncmp(msg, "Summary:", 8);
+        r->ebur_section[0] = '\0';
+        if (!r->in_ebur_summary)
+            measurement_line(r, filter, msg);
+        return;
+    }
+    if (r->in_ebur_summary) {
+        if (line[0] == ' ' || line[0] == '\0') {
+            if (line[0])
+                ebur_summary_line(r, line);
+            return;
+        }
+        r->in_ebur_summary = 0;
+    }
+    if (!strncmp(line, "Output #", 8)) {
+        r->current_output = (int)strtol(line + 8, NULL, 10);
+    } else if (!strncmp(line, "Input #", 7) || !strncmp(line, "Stream mapping:", 15)) {
+        r->current_output = -1;
+    } else if (strstr(line, "-> #") || strstr(line, "-> Stream #")) {
+        mapping_line(r, line);
+    } else if (r->current_output >= 0 && !strncmp(line + strspn(line, " "), "Stream #", 8)) {
+        output_stream_line(r, line);
+    }
+}
+
+/* The stderr tap: whole lines to report_line(). */
+static int report_tap(const void *data, size_t len, void *payload)
+{
+    report *r = payload;
+    const char *d = data;
+    for (size_t i = 0; i < len; i++) {
+        if (d[i] == '\n' || d[i] == '\r') {
+            if (!r->overlong && (r->len || r->in_ebur_summary)) {
+                r->line[r->len] = '\0';
+                report_line(r, r->line);
+            }
+            r->len = 0;
+            r->overlong = 0;
+        } else if (r->len + 1 < sizeof r->line) {
+            r->line[r->len++] = d[i];
+        } else {
+            r->overlong = 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the result ----------------------------------------------------------------------------- */
+
+typedef struct job_info {
+    afm_job_info pub;
+    afm_strv strings;
+    afmpeg_output_stream *streams;  /* every output's, one array */
+    afmpeg_probe_result **probes;
+} job_info;
+
+static void job_info_free(afm_job_info *pub)
+{
+    job_info *j = (job_info *)pub;
+    for (size_t i = 0; j->probes && i < pub->output_count; i++)
+        afmpeg_probe_result_free(j->probes[i]);
+    free(j->probes);
+    free(j->streams);
+    free(pub->outputs);
+    free(pub->measurements);
+    afm_strv_free(&j->strings);
+    free(j);
+}
+
+/* Whether an output is one file that can be probed afterwards. */
+static int single_file(const afm_output *o)
+{
+    static const char *const multi[] = {"hls", "dash", "segment", "stream_segment", "image2",
+                                        "null", "framemd5", "md5", "crc", "framecrc"};
+    if (strchr(o->path, '%') || !strncmp(o->path, "pipe:", 5) || !strcmp(o->path, "-"))
+        return 0;
+    for (size_t i = 0; o->format && i < sizeof multi / sizeof *multi; i++)
+        if (!strcmp(o->format, multi[i]))
+            return 0;
+    return 1;
+}
+
+/* Builds the job's description: outputs (when ffmpeg exited 0) and measurements (taken from
+ * the report, which gives up its array and strings). */
+static int describe(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
+                    const afmpeg_job_options *opts, report *r, int exited_ok,
+                    afm_job_info **out)
+{
+    job_info *j = calloc(1, sizeof *j);
+    if (!j)
+        return AFMPEG_ENOMEM;
+    j->pub.free = job_info_free;
+    j->pub.measurements = r->m;
+    j->pub.measurement_count = r->n_m;
+    j->strings = r->strings;
+    r->m = NULL;
+    r->n_m = 0;
+    memset(&r->strings, 0, sizeof r->strings);
+    *out = &j->pub;
+    if (!exited_ok)
+        return AFMPEG_OK;
+
+    size_t n = cmd->n_outputs, total = 0;
+    for (size_t o = 0; o < n; o++)
+        for (int k = 0; k < MAX_STREAMS; k++)
+            total += r->streams[o][k].known;
+    j->pub.outputs = calloc(n, sizeof *j->pub.outputs);
+    j->probes = calloc(n, sizeof *j->probes);
+    j->streams = calloc(total ? total : 1, sizeof *j->streams);
+    if (!j->pub.outputs || !j->probes || !j->streams)
+        return AFMPEG_ENOMEM;
+    j->pub.output_count = n;
+    afmpeg_output_stream *s = j->streams;
+    for (size_t o = 0; o < n; o++) {
+        afmpeg_output_info *info = &j->pub.outputs[o];
+        info->path = cmd->outputs[o].path; /* replaced by an owned copy below */
+        if (afm_strv_push(&j->strings, cmd->outputs[o].path))
+            return AFMPEG_ENOMEM;
+        info->path = j->strings.v[j->strings.n - 1];
+        info->streams = s;
+        for (int k = 0; k < MAX_STREAMS; k++) {
+            seen_stream *ss = &r->streams[o][k];
+            if (!ss->known)
+                continue;
+            if (afm_strv_push(&j->strings, ss->codec) ||
+                afm_strv_push(&j->strings, ss->copied ? "" : ss->encoder))
+                return AFMPEG_ENOMEM;
+            s->index = k;
+            s->type = ss->type;
+            s->codec = j->strings.v[j->strings.n - 2];
+            s->encoder = j->strings.v[j->strings.n - 1];
+            s->copied = ss->copied;
+            s++;
+            info->stream_count++;
+        }
+        if (single_file(&cmd->outputs[o])) {
+            afmpeg_job_options po = AFMPEG_JOB_OPTIONS_INIT;
+            if (opts) {
+                po.cancel = opts->cancel;
+                po.memory_limit = opts->memory_limit;
+                po.timeout_ms = opts->timeout_ms;
+            }
+            /* A failed probe (an output in a format ffprobe cannot read back) leaves it NULL:
+             * the job itself succeeded. */
+            if (afm_probe_run(rt, fs, cmd->outputs[o].path, &po, &j->probes[o]) == AFMPEG_OK)
+                info->probe = j->probes[o];
+        }
+    }
+    return AFMPEG_OK;
+}
+
+size_t afmpeg_result_output_count(const afmpeg_result *res)
+{
+    return res && res->job ? res->job->output_count : 0;
+}
+
+const afmpeg_output_info *afmpeg_result_output(const afmpeg_result *res, size_t i)
+{
+    return res && res->job && i < res->job->output_count ? &res->job->outputs[i] : NULL;
+}
+
+size_t afmpeg_result_measurement_count(const afmpeg_result *res)
+{
+    return res && res->job ? res->job->measurement_count : 0;
+}
+
+const afmpeg_measurement *afmpeg_result_measurement(const afmpeg_result *res, size_t i)
+{
+    return res && res->job && i < res->job->measurement_count ? &res->job->measurements[i]
+                                                               : NULL;
+}
+
+/* ---- progress: how long the output will be -------------------------------------------------- */
+
+/* Seconds of media an input gives (its probed duration after its seek and -t), or -1. */
+static double input_length(afmpeg_runtime *rt, afmpeg_fs *fs, const afm_input *in,
+                           const afmpeg_job_options *opts)
+{
+    double len = 0;
+    size_t files = in->concat.n ? in->concat.n : 1;
+    for (size_t i = 0; i < files; i++) {
+        const char *path = in->concat.n ? in->concat.v[i] : in->path;
+        afmpeg_probe_result *p = NULL;
+        if (afm_probe_run(rt, fs, path, opts, &p) != AFMPEG_OK || isnan(p->duration)) {
+            afmpeg_probe_result_free(p);
+            return -1;
+        }
+        len += p->duration;
+        afmpeg_probe_result_free(p);
+    }
+    if (in->has_seek)
+        len = len > in->seek ? len - in->seek : 0;
+    if (in->has_duration && in->duration < len)
+        len = in->duration;
+    return len;
+}
+
+/* The first output's expected length: its -t / -to, else the longest input. -1 if unknown. */
+static double expected_length(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
+                              const afmpeg_job_options *opts)
+{
+    const afm_output *o = &cmd->outputs[0];
+    double limit = o->has_duration ? o->duration : -1;
+    if (o->has_end && (limit < 0 || o->end < limit))
+        limit = o->end;
+    afmpeg_job_options po = AFMPEG_JOB_OPTIONS_INIT;
+    po.cancel = opts->cancel;
+    po.memory_limit = opts->memory_limit;
+    double longest = -1;
+    for (size_t i = 0; i < cmd->n_inputs; i++) {
+        double l = input_length(rt, fs, &cmd->inputs[i], &po);
+        if (l < 0)
+            return limit;
+        if (l > longest)
+            longest = l;
+    }
+    if (limit >= 0 && (longest < 0 || limit < longest))
+        return limit;
+    return longest;
+}
+
+/* ---- running -------------------------------------------------------------------------------- */
+
+static int run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
+                   const afmpeg_job_options *opts, afmpeg_result **out, const char *fn)
+{
+    if (!out)
+        return afm_error(AFMPEG_EINVAL, "%s: out is NULL", fn);
+    *out = NULL;
+    if (!rt || !fs)
+        return afm_error(AFMPEG_EINVAL, "%s: %s is NULL", fn, !rt ? "rt" : "fs");
+    if (opts && (opts->version < 1 || opts->version > AFMPEG_JOB_OPTIONS_VERSION))
+        return afm_error(AFMPEG_EINVAL, "%s: job options version %u is not supported", fn,
+                         opts->version);
+    int err = validate(cmd, rt, fn);
+    if (err)
+        return err;
+
+    afm_strv argv;
+    if (afm_command_render(cmd, &argv))
+        return afm_error(AFMPEG_ENOMEM, "%s: out of memory", fn);
+    afm_run_hooks hooks = {0};
+    afmpeg_fs *overlay = NULL;
+    report rep = {0};
+    afm_progress prog;
+    afmpeg_progress_fn on_progress = opts && opts->version >= 2 ? opts->on_progress : NULL;
+    char **v = NULL;
+
+    /* Concat lists live on an overlay over the caller's filesystem. */
+    for (size_t i = 0; i < cmd->n_inputs && !err; i++) {
+        const afm_input *in = &cmd->inputs[i];
+        if (!in->concat.n)
+            continue;
+        if (!overlay && (err = afm_overlay_new(fs, &overlay)))
+            break;
+        size_t len;
+        char *list = afm_command_concat_list(in, &len);
+        err = list ? afm_overlay_put(overlay, strrchr(in->path, '/') + 1, list, len)
+                   : AFMPEG_ENOMEM;
+        free(list);
+    }
+    hooks.fs = overlay;
+    /* ffmpeg's progress on fd 4: "-progress pipe:4" right after argv[0]. */
+    size_t extra = on_progress ? 2 : 0;
+    if (!err && !(v = malloc((argv.n + extra + 1) * sizeof *v)))
+        err = AFMPEG_ENOMEM;
+    if (!err) {
+        v[0] = argv.v[0];
+        if (on_progress) {
+            v[1] = "-progress";
+            v[2] = "pipe:4";
+        }
+        memcpy(v + 1 + extra, argv.v + 1, (argv.n - 1) * sizeof *v);
+        v[argv.n + extra] = NULL;
+    }
+    if (!err && on_progress) {
+        afm_progress_init(&prog, on_progress, opts->progress_payload,
+                          expected_length(rt, fs, cmd, opts));
+        hooks.sink = afm_progress_sink;
+        hooks.sink_payload = &prog;
+    }
+    rep.n_outputs = cmd->n_outputs;
+    rep.current_output = -1;
+    if (!err && !(rep.streams = calloc(cmd->n_outputs, sizeof *rep.streams)))
+        err = AFMPEG_ENOMEM;
+    hooks.stderr_tap = report_tap;
+    hooks.tap_payload = &rep;
+    if (err) {
+        err = afm_error(err, "%s: %s", fn, err == AFMPEG_ENOMEM ? "out of memory"
+                                                              : "preparing the job failed");
+    } else {
+        afm_error_clear();
+        err = afm_run(rt, fs, (const char *const *)v, opts, &hooks, fn, out);
+    }
+    if (*out) {
+        report_tap("\n", 1, &rep); /* a last line without its newline */
+        int ok = err == AFMPEG_OK && afmpeg_result_exit_code(*out) == 0;
+        char saved[1024]; /* describing runs probes, which reset the message */
+        snprintf(saved, sizeof saved, "%s", afmpeg_last_error());
+        if (describe(rt, fs, cmd, opts, &rep, ok, &(*out)->job) || rep.oom) {
+            afmpeg_result_free(*out);
+            *out = NULL;
+            err = afm_error(AFMPEG_ENOMEM, "%s: out of memory", fn);
+        } else {
+            afm_error(err, "%s", saved);
+            if (ok && on_progress)
+                afm_progress_finish(&prog);
+        }
+    }
+    free(rep.m);
+    afm_strv_free(&rep.strings);
+    free(rep.streams);
+    free(v);
+    afm_strv_free(&argv);
+    afmpeg_fs_free(overlay);
+    return err;
+}
+
+int afmpeg_run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
+                   const afmpeg_job_options *opts, afmpeg_result **out)
+{
+    afm_error_clear();
+    return run_job(rt, fs, cmd, opts, out, "afmpeg_run_job");
+}
+
+int afmpeg_pool_run_job(afmpeg_pool *pool, afmpeg_fs *fs, const afmpeg_command *cmd,
+                        const afmpeg_job_options *opts, afmpeg_result **out)
+{
+    afm_error_clear();
+    if (!pool) {
+        if (out)
+            *out = NULL;
+        return afm_error(AFMPEG_EINVAL, "afmpeg_pool_run_job: pool is NULL");
+    }
+    return run_job(afm_pool_runtime(pool), fs, cmd, opts, out, "afmpeg_pool_run_job");
+}
