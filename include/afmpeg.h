@@ -719,10 +719,12 @@ typedef enum afmpeg_image_format {
 typedef struct afmpeg_frames_options {
     unsigned version;            /* AFMPEG_FRAMES_OPTIONS_VERSION */
     afmpeg_image_format format;
-    /* Scale to this size; with one of them 0 the other follows the aspect ratio; both 0 keeps
-     * the frame's size. */
+    /* Scale to this size; with one of them 0 the other follows the stored aspect ratio (the
+     * pixel aspect ratio of anamorphic video is not applied); both 0 keeps the frame's size. */
     int width, height;
-    double start;                /* the first frame taken is the one shown at this time */
+    /* The first frame taken is the first at or after `start` (as ffmpeg's -ss), in seconds on
+     * the file's own timeline: the times ffprobe shows, so an MPEG-TS file starts near 1.4. */
+    double start;
     double every;                /* > 0: a frame every `every` seconds; 0: consecutive frames */
     unsigned count;              /* at most this many frames; 0: 1 if every is 0, else all */
 } afmpeg_frames_options;
@@ -733,7 +735,7 @@ typedef struct afmpeg_frames_options {
 AFMPEG_API void afmpeg_frames_options_init(afmpeg_frames_options *opts);
 
 typedef struct afmpeg_frame {
-    double time;                 /* presentation time in the input, seconds */
+    double time;                 /* presentation time on the file's timeline, seconds */
     int width, height;
     afmpeg_image_format format;
     size_t size;
