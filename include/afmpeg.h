@@ -725,7 +725,8 @@ typedef struct afmpeg_frames_options {
     /* The first frame taken is the first at or after `start` (as ffmpeg's -ss), in seconds on
      * the file's own timeline: the times ffprobe shows, so an MPEG-TS file starts near 1.4. */
     double start;
-    double every;                /* > 0: a frame every `every` seconds; 0: consecutive frames */
+    /* > 0: frame k is the first at or after start + k * every; 0: consecutive frames. */
+    double every;
     unsigned count;              /* at most this many frames; 0: 1 if every is 0, else all */
 } afmpeg_frames_options;
 

@@ -3,6 +3,8 @@
  *   afmpeg [OPTIONS] ffmpeg ARGS...     run ffmpeg in the sandbox
  *   afmpeg [OPTIONS] ffprobe ARGS...    run ffprobe in the sandbox
  *   ffmpeg ARGS... / ffprobe ARGS...   the same, through a link named after the tool
+ *   afmpeg [OPTIONS] probe|transcode|thumbnail|frames ...   the verbs (cli_*.c), thin layers
+ *                                       over afmpeg_probe(), afmpeg_run_job() and afmpeg_frames()
  *
  * The job's filesystem is the current directory (or DIR), jailed to itself: the guest sees it as
  * "/" and cannot reach anything outside it. Standard output and error stream through; standard
@@ -15,27 +17,27 @@
 #include <string.h>
 #include <unistd.h>
 #include "afmpeg.h"
-
-#define EXIT_TRAP 70     /* the guest trapped (EX_SOFTWARE) */
-#define EXIT_HOST 71     /* the host failed to run the job (EX_OSERR) */
-#define EXIT_LIMIT 73    /* the job wrote too much or opened too many files */
-#define EXIT_TIMEOUT 124 /* the job ran past --timeout (as timeout(1)) */
-
-/* Limits from the command line; 0 keeps the library's defaults. */
-typedef struct cli_limits {
-    uint64_t timeout_ms, memory_limit, output_limit;
-} cli_limits;
+#include "cli.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: afmpeg [OPTIONS] ffmpeg ARGS...\n"
             "       afmpeg [OPTIONS] ffprobe ARGS...\n"
+            "       afmpeg [OPTIONS] VERB ARGS...\n"
             "       afmpeg --version | --help\n"
             "\n"
             "Runs FFmpeg's ffmpeg or ffprobe in a WebAssembly sandbox. The job sees only the\n"
             "current directory (or DIR, with -C) as its root '/'; paths leading outside it fail.\n"
             "Invoked through a link named ffmpeg or ffprobe, behaves as that tool.\n"
+            "\n"
+            "Verbs ('afmpeg VERB --help' for each):\n"
+            "  probe FILE [--json]           describe a media file\n"
+            "  transcode IN OUT [OPTIONS]    convert a file (IN and OUT inside DIR)\n"
+            "  thumbnail IN OUT.png|.jpg     one representative frame as an image\n"
+            "  frames IN OUTDIR              frames as images, e.g. one a second\n"
+            "probe, thumbnail and frames show the guest IN alone, read-only, and afmpeg\n"
+            "writes the images itself; transcode's ffmpeg works in DIR, as ffmpeg does.\n"
             "\n"
             "Options:\n"
             "  -C DIR                 the job's directory (default: the current one)\n"
@@ -43,8 +45,10 @@ static void usage(FILE *f)
             "  --memory-limit MIB     the guest's memory cap (default: 512)\n"
             "  --output-limit MIB     bytes the job may write in all (default: 65536)\n"
             "\n"
-            "Exit status: the tool's own; 70 if the guest trapped, 71 if the job could not be\n"
-            "run, 73 if it hit the output or open-file limit, 124 if it ran past --timeout.\n");
+            "Exit status: the tool's own (for a verb: 0; 1 if the media could not be read\n"
+            "or ffmpeg failed; 2 for bad arguments; 130 if interrupted); 70 if the guest\n"
+            "trapped, 71 if the job could not be run, 73 if it hit the output or open-file\n"
+            "limit, 124 if it ran past --timeout.\n");
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -115,7 +119,7 @@ static int reads_stdin(int argc, char **argv)
     return 0;
 }
 
-static int run_tool(const char *dir, const cli_limits *lim, const char *tool, int argc,
+static int run_tool(const char *dir, const cli_globals *lim, const char *tool, int argc,
                     char **argv)
 {
     afmpeg_fs *fs = NULL;
@@ -183,16 +187,18 @@ int main(int argc, char **argv)
 {
     const char *self = argc > 0 ? argv[0] : "afmpeg";
     const char *base = strrchr(self, '/') ? strrchr(self, '/') + 1 : self;
-    cli_limits lim = {0, 0, 0};
+    cli_globals lim;
+    memset(&lim, 0, sizeof lim);
+    lim.dir = ".";
     if (!strcmp(base, "ffmpeg") || !strcmp(base, "ffprobe"))
         return run_tool(".", &lim, base, argc, argv);
 
-    const char *dir = ".";
     int i = 1;
     while (i < argc && argv[i][0] == '-') {
         const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(opt, "-C") && val) {
-            dir = val;
+            lim.dir = val;
+            lim.dir_given = 1;
             i += 2;
         } else if (!strcmp(opt, "--timeout") || !strcmp(opt, "--memory-limit") ||
                    !strcmp(opt, "--output-limit")) {
@@ -202,12 +208,16 @@ int main(int argc, char **argv)
                 fprintf(stderr, "afmpeg: %s needs a positive number\n", opt);
                 return 2;
             }
-            if (!strcmp(opt, "--timeout"))
+            if (!strcmp(opt, "--timeout")) {
                 lim.timeout_ms = v * 1000 < 1 ? 1 : (uint64_t)(v * 1000);
-            else if (!strcmp(opt, "--memory-limit"))
+                lim.timeout_arg = val;
+            } else if (!strcmp(opt, "--memory-limit")) {
                 lim.memory_limit = (uint64_t)(v * 1048576);
-            else
+                lim.memory_arg = val;
+            } else {
                 lim.output_limit = (uint64_t)(v * 1048576);
+                lim.output_arg = val;
+            }
             i += 2;
         } else if (!strcmp(argv[i], "--version")) {
             printf("afmpeg %s (FFmpeg 5.1, sandboxed)\n", afmpeg_version());
@@ -225,9 +235,20 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    static const struct {
+        const char *name;
+        int (*run)(const cli_globals *, int, char **);
+    } verbs[] = {{"probe", cli_probe},
+                 {"transcode", cli_transcode},
+                 {"thumbnail", cli_thumbnail},
+                 {"frames", cli_frames}};
+    for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
+        if (!strcmp(argv[i], verbs[v].name))
+            return verbs[v].run(&lim, argc - i, argv + i);
     if (strcmp(argv[i], "ffmpeg") && strcmp(argv[i], "ffprobe")) {
-        fprintf(stderr, "afmpeg: unknown command '%s' (expected ffmpeg or ffprobe)\n", argv[i]);
+        fprintf(stderr, "afmpeg: unknown command '%s' (expected ffmpeg, ffprobe, probe, "
+                "transcode, thumbnail or frames)\n", argv[i]);
         return 2;
     }
-    return run_tool(dir, &lim, argv[i], argc - i, argv + i);
+    return run_tool(lim.dir, &lim, argv[i], argc - i, argv + i);
 }
