@@ -263,7 +263,8 @@ typedef struct afmpeg_runtime afmpeg_runtime;
 typedef struct afmpeg_runtime_options {
     unsigned version;      /* AFMPEG_RUNTIME_OPTIONS_VERSION */
     /* Largest linear memory a guest may grow to, in bytes (rounded down to 64 KiB pages, at
-     * most 4 GiB). 0 means the default, 512 MiB. Past it, the guest's allocations fail. */
+     * most 4 GiB). 0 means the default, 512 MiB. Past it, the guest's allocations fail. Below
+     * what the module needs to start (about 11 MiB), jobs stop at once with AFMPEG_ELIMIT. */
     uint64_t memory_limit;
     /* Wall-clock time a job may run, from when it starts running (not while it queues), in
      * milliseconds. 0: one hour. Past it the job stops with AFMPEG_ETIMEDOUT. */
@@ -511,9 +512,12 @@ typedef struct afmpeg_probe_result {
 /*
  * Probes the media file at `path` in `fs` (ffprobe in the sandbox) and returns its typed
  * description in *out, which the caller frees with afmpeg_probe_result_free().
- * Returns AFMPEG_OK; AFMPEG_ENOENT when the file does not exist; AFMPEG_EMEDIA when ffprobe
- * cannot read it (afmpeg_last_error() then ends with the tail of ffprobe's message); or the
- * errors of afmpeg_run_ex() (stopped, cancelled, closed). On error *out is NULL.
+ * Returns AFMPEG_OK; AFMPEG_ENOENT when the file does not exist, AFMPEG_EISDIR for a directory,
+ * AFMPEG_EACCES for a path leading outside `fs`, AFMPEG_EINVAL for an empty one; AFMPEG_EMEDIA
+ * when ffprobe cannot read it (afmpeg_last_error() then ends with the tail of ffprobe's
+ * message); or the errors of afmpeg_run_ex() (stopped, cancelled, closed). On error *out is NULL.
+ * What is kept of hostile media is bounded: at most 4096 streams, 65536 chapters, 1024 tags per
+ * container or stream, and 64 KiB per string.
  * Thread-safe, like afmpeg_run().
  */
 AFMPEG_API int afmpeg_probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,

@@ -467,7 +467,10 @@ int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
         return afm_error(AFMPEG_ETIMEDOUT, "the job ran past its deadline of %llu ms",
                          (unsigned long long)lim.timeout_ms);
     case AFMPEG_ELIMIT:
-        return afm_error(AFMPEG_ELIMIT, "%s", limit_msg);
+        if (limit_msg[0])
+            return afm_error(AFMPEG_ELIMIT, "%s", limit_msg);
+        return afm_error(AFMPEG_ELIMIT, "the memory limit of %llu bytes is below the memory the "
+                         "module needs to start", (unsigned long long)lim.memory_limit);
     default:
         return afm_error(outcome.stop, "the job was stopped: %s", afmpeg_strerror(outcome.stop));
     }

@@ -723,6 +723,9 @@ static int run_plan(afmpeg_runtime *rt, afmpeg_fs *fs, const plan *p,
     if (exit_code != 0) {
         char tail[TAIL_LINES * (TAIL_LINE_KEEP + 2)];
         ring_join(c->errors.count ? &c->errors : &c->tail, tail, sizeof tail);
+        if (strstr(tail, "Stream map '0:v:0' matches no streams")) /* FFmpeg's advice is for
+                                                                   * its CLI, not for callers */
+            return afm_error(AFMPEG_EMEDIA, "%s: '%s' has no video stream", who, p->path);
         return afm_error(AFMPEG_EMEDIA, "%s: no frames could be taken from '%s' (ffmpeg exit "
                          "%d): %s", who, p->path, exit_code, tail);
     }

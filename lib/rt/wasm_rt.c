@@ -221,8 +221,13 @@ static void afm_rt_impl_allocate_memory(wasm_rt_memory_t *memory, uint32_t initi
     uint32_t limit = max_pages < AFM_RT_MAX_PAGES ? max_pages : AFM_RT_MAX_PAGES;
     if (t != NULL && t->max_pages < limit)
         limit = t->max_pages;
-    if (initial_pages > limit)
+    if (initial_pages > limit) {
+        /* The job's memory limit is below what the module needs to start: the job's limit, not
+         * a fault of the guest. */
+        if (t != NULL && t->max_pages < initial_pages)
+            afm_rt_abort(AFMPEG_ELIMIT);
         afm_rt_alloc_failed("a linear memory's initial size exceeds its page limit");
+    }
     if (t != NULL && t->n_mems >= AFM_RT_MAX_MEMORIES)
         afm_rt_alloc_failed("too many linear memories in one call");
 
