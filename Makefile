@@ -7,6 +7,8 @@
 #   make test-valgrind  the unit and engine suites under valgrind
 #   make bench      benchmarks (pool scaling, cancel latency), as a Markdown report
 #   make fuzz       the libFuzzer target for FUZZ_SECONDS (default 60)
+#   make fate       FFmpeg's FATE (no samples), native no-asm and through the sandbox; fate-fast:
+#                   the CI subset
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 BUILD   ?= build
@@ -120,6 +122,15 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	$(MAKE) SAN= BUILD=build build/libafmpeg.a
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# FFmpeg's own test suite (FATE, the tests that need no samples) on a native no-asm build of the
+# module's source and components, then through the sandbox; fate-fast: the sandbox side of the
+# subset in tests/fate/fast.txt (tests/fate/README.md).
+fate: $(BUILD)/afmpeg
+	tests/fate/run.sh --cli $(BUILD)/afmpeg --out $(BUILD)/fate
+fate-fast: $(BUILD)/afmpeg
+	tests/fate/run.sh --fast --cli $(BUILD)/afmpeg --out $(BUILD)/fate-fast
+.PHONY: fate fate-fast
 
 # Benchmarks: measured in one run, reported as ratios (bench/README.md).
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libafmpeg.a

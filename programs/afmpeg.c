@@ -111,11 +111,22 @@ static int slurp_stdin(char **out, size_t *out_len)
     return 0;
 }
 
-static int reads_stdin(int argc, char **argv)
+/* Whether the command line reads standard input: an input named "-", "pipe:" or "pipe:0"
+ * (for ffmpeg, the argument after -i; an output "-" writes stdout and reads nothing). Only
+ * then is stdin read, so a command never waits on a stdin it does not use. */
+static int stdin_name(const char *a)
 {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "-") || !strncmp(argv[i], "pipe:", 5))
+    return !strcmp(a, "-") || !strcmp(a, "pipe:") || !strcmp(a, "pipe:0");
+}
+
+static int reads_stdin(const char *tool, int argc, char **argv)
+{
+    int ffmpeg = !strcmp(tool, "ffmpeg");
+    for (int i = 1; i < argc; i++) {
+        if (ffmpeg ? !strcmp(argv[i], "-i") && i + 1 < argc && stdin_name(argv[i + 1])
+                   : stdin_name(argv[i]))
             return 1;
+    }
     return 0;
 }
 
@@ -146,7 +157,7 @@ static int run_tool(const char *dir, const cli_globals *lim, const char *tool, i
     opts.timeout_ms = lim->timeout_ms;
     opts.memory_limit = lim->memory_limit;
     opts.output_limit = lim->output_limit;
-    if (reads_stdin(argc, argv) && !isatty(0)) {
+    if (reads_stdin(tool, argc, argv) && !isatty(0)) {
         if (slurp_stdin(&input, &input_len)) {
             fprintf(stderr, "afmpeg: reading standard input: %s\n", strerror(errno));
             goto done;

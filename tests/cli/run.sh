@@ -55,6 +55,12 @@ ffmpeg -nostdin -v error -f wav -i tone.wav -f framemd5 - > native.txt
 check "standard input is passed in for pipe:0" \
     bash -c "[ $status -eq 0 ] && diff <(grep -v '^#' out.txt) <(grep -v '^#' native.txt) >/dev/null"
 
+# Output to "-" reads nothing: the command must not wait for a stdin it does not use.
+(sleep 5 | timeout 3 "$cli" ffmpeg -nostdin -v error -f wav -i tone.wav -f crc - > out.txt 2>&1)
+status=$?
+check "an output to - does not wait on standard input" \
+    bash -c "[ $status -eq 0 ] && grep -q '^CRC=0x' out.txt"
+
 run "$cli" ffplay x
 check "an unknown command is a usage error" bash -c "[ $status -eq 2 ] && grep -q \"unknown command 'ffplay'\" err.txt"
 
