@@ -5,7 +5,8 @@
 #   make test       set-up + build, then every test suite
 #   make SAN=1 test the same under AddressSanitizer + UndefinedBehaviorSanitizer (host code)
 #   make test-valgrind  the unit and engine suites under valgrind
-#   make bench      benchmarks (pool scaling, cancel latency), as a Markdown report
+#   make bench      side-by-side benchmark (native, no-asm, afmpeg, V8, ffmpeg.wasm) and pool
+#                   scaling: build/bench/report.md + PNG charts (bench/README.md)
 #   make fuzz       the libFuzzer target for FUZZ_SECONDS (default 60)
 #   make fate       FFmpeg's FATE (no samples), native no-asm and through the sandbox; fate-fast:
 #                   the CI subset
@@ -137,8 +138,16 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libafmpeg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) $< -o $@ $(BUILD)/libafmpeg.a $(LDLIBS)
 
-bench: $(BUILD)/bench/bench_pool
-	$(BUILD)/bench/bench_pool examples/sample.mp4 8 | tee $(BUILD)/bench-pool.md
+# bench/setup.sh installs what only the benchmark needs (gnuplot-nox; node/npm if missing), builds
+# the native no-asm FFmpeg and fetches ffmpeg.wasm (both cached outside the tree).
+BENCH_REPS ?= 5
+BENCH_WARMUP ?= 1
+BENCH_ONLY ?=
+bench: deps
+	$(MAKE) $(BUILD)/bench/bench_pool $(BUILD)/bench/bench_afmpeg
+	bench/setup.sh $(BUILD) $(BUILD)/bench/engines.env
+	python3 bench/bench.py --build $(BUILD) --env $(BUILD)/bench/engines.env \
+	    --reps $(BENCH_REPS) --warmup $(BENCH_WARMUP) --only "$(BENCH_ONLY)"
 
 clean:
 	rm -rf build build-san

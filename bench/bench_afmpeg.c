@@ -1,0 +1,220 @@
+/* bench_afmpeg — the "afmpeg in-process" engine of the side-by-side benchmark (bench/bench.py).
+ *
+ * One warm runtime per process; each timed job is one afmpeg_run_ex() (or afmpeg_probe()) on an
+ * in-memory filesystem that already holds the inputs: the time is the job's alone (a fresh guest
+ * instance, the run, its result), not the process start, afmpeg_new or the copying of inputs.
+ *
+ *   bench_afmpeg run   REPS WARMUP [-i NAME=PATH]... [-o NAME]... -- ARGV...
+ *        times afmpeg_run_ex(ARGV); each -o NAME must exist and be non-empty after every run
+ *   bench_afmpeg probe REPS WARMUP -i NAME=PATH -- NAME
+ *        times afmpeg_probe(NAME) end to end (ffprobe in the guest, its JSON parsed into structs)
+ *   bench_afmpeg new   REPS
+ *        times afmpeg_new(): the first call in the process, then REPS new+close cycles
+ *
+ * Prints one JSON object: {"ok":true,"times_ms":[...],"first_ms":X,"maxrss_kb":N} or
+ * {"ok":false,"error":"..."}. With REPS 0 (run and probe), it serves bench.py instead, which
+ * interleaves the engines' runs: after the warm-up it prints {"ready":true,"first_ms":X}, then
+ * times one job per line "run" read from standard input, printing {"t":MS}, and at the end of
+ * its input prints {"ok":true,"maxrss_kb":N}. Not a test: it measures, bench.py judges. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include "afmpeg.h"
+
+#define MAX_FILES 8
+#define MAX_REPS 1000
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static long maxrss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* Prints a failure as JSON (the message escaped, its last 1000 bytes) and exits 1. */
+static void fail(const char *what, const char *detail)
+{
+    printf("{\"ok\":false,\"error\":\"");
+    for (const char *s = what; *s; s++)
+        putchar(*s == '"' || *s == '\\' ? '\'' : *s < ' ' ? ' ' : *s);
+    printf(": ");
+    detail = detail ? detail : "";
+    size_t len = strlen(detail);
+    if (len > 1000) /* FFmpeg's message is at the end */
+        detail += len - 1000;
+    for (const char *s = detail; *s; s++)
+        putchar(*s == '"' || *s == '\\' ? '\'' : *s < ' ' ? ' ' : *s);
+    printf("\"}\n");
+    exit(1);
+}
+
+static void *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    void *buf = malloc(n > 0 ? (size_t)n : 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+typedef struct input {
+    const char *name;
+    void *data;
+    size_t len;
+} input;
+
+static input inputs[MAX_FILES];
+static int n_inputs;
+static const char *outputs[MAX_FILES];
+static int n_outputs;
+
+static afmpeg_fs *new_fs(void)
+{
+    afmpeg_fs *fs;
+    if (afmpeg_fs_new_memory(&fs))
+        fail("afmpeg_fs_new_memory", afmpeg_last_error());
+    for (int i = 0; i < n_inputs; i++)
+        if (afmpeg_fs_write_file(fs, inputs[i].name, inputs[i].data, inputs[i].len))
+            fail("afmpeg_fs_write_file", afmpeg_last_error());
+    return fs;
+}
+
+static void print_times(const double *t, int n, double first)
+{
+    printf("{\"ok\":true,\"times_ms\":[");
+    for (int i = 0; i < n; i++)
+        printf("%s%.4f", i ? "," : "", t[i]);
+    printf("],\"first_ms\":%.4f,\"maxrss_kb\":%ld}\n", first, maxrss_kb());
+}
+
+/* One job of `mode` on a fresh filesystem; returns its time in ms. */
+static double one_job(afmpeg_runtime *rt, const char *mode, const char *const *argv)
+{
+    afmpeg_fs *fs = new_fs();
+    double t0, t;
+    if (!strcmp(mode, "probe")) {
+        afmpeg_probe_result *p = NULL;
+        t0 = now_ms();
+        int err = afmpeg_probe(rt, fs, argv[0], &p);
+        t = now_ms() - t0;
+        if (err)
+            fail("afmpeg_probe", afmpeg_last_error());
+        if (p->stream_count == 0)
+            fail("afmpeg_probe", "no streams");
+        afmpeg_probe_result_free(p);
+    } else {
+        afmpeg_result *res = NULL;
+        t0 = now_ms();
+        int err = afmpeg_run_ex(rt, fs, argv, NULL, &res);
+        t = now_ms() - t0;
+        if (err)
+            fail("afmpeg_run_ex", afmpeg_last_error());
+        if (afmpeg_result_exit_code(res) != 0)
+            fail("the job failed", afmpeg_result_stderr(res, NULL));
+        for (int i = 0; i < n_outputs; i++) {
+            afmpeg_fs_stat st;
+            if (afmpeg_fs_stat_path(fs, outputs[i], &st) || st.size == 0)
+                fail("missing output", outputs[i]);
+        }
+        afmpeg_result_free(res);
+    }
+    afmpeg_fs_free(fs);
+    return t;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3)
+        fail("usage", "bench_afmpeg run|probe|new REPS [WARMUP] ...");
+    const char *mode = argv[1];
+    int reps = atoi(argv[2]);
+    if (reps < 0 || reps > MAX_REPS || (reps == 0 && !strcmp(mode, "new")))
+        fail("usage", "REPS must be 1..1000 (or 0 to serve)");
+    static double times[MAX_REPS];
+
+    if (!strcmp(mode, "new")) {
+        afmpeg_runtime *rt;
+        double t0 = now_ms();
+        if (afmpeg_new(&rt, NULL))
+            fail("afmpeg_new", afmpeg_last_error());
+        double first = now_ms() - t0;
+        afmpeg_close(rt);
+        for (int i = 0; i < reps; i++) {
+            t0 = now_ms();
+            if (afmpeg_new(&rt, NULL))
+                fail("afmpeg_new", afmpeg_last_error());
+            times[i] = now_ms() - t0;
+            afmpeg_close(rt);
+        }
+        print_times(times, reps, first);
+        return 0;
+    }
+    if (strcmp(mode, "run") && strcmp(mode, "probe"))
+        fail("usage", "mode is run, probe or new");
+    if (argc < 4)
+        fail("usage", "WARMUP missing");
+    int warmup = atoi(argv[3]);
+    int i = 4;
+    for (; i < argc && strcmp(argv[i], "--"); i++) {
+        if (!strcmp(argv[i], "-i") && i + 1 < argc && n_inputs < MAX_FILES) {
+            char *spec = argv[++i], *eq = strchr(spec, '=');
+            if (!eq)
+                fail("usage", "-i NAME=PATH");
+            *eq = '\0';
+            inputs[n_inputs].name = spec;
+            if (!(inputs[n_inputs].data = slurp(eq + 1, &inputs[n_inputs].len)))
+                fail("cannot read", eq + 1);
+            n_inputs++;
+        } else if (!strcmp(argv[i], "-o") && i + 1 < argc && n_outputs < MAX_FILES) {
+            outputs[n_outputs++] = argv[++i];
+        } else {
+            fail("usage", argv[i]);
+        }
+    }
+    if (i + 1 >= argc)
+        fail("usage", "nothing after --");
+    const char *const *job = (const char *const *)&argv[i + 1];
+
+    afmpeg_runtime *rt;
+    if (afmpeg_new(&rt, NULL))
+        fail("afmpeg_new", afmpeg_last_error());
+    double first = one_job(rt, mode, job); /* the warm-up runs are the runtime's first jobs */
+    for (int w = 1; w < warmup; w++)
+        one_job(rt, mode, job);
+    if (reps == 0) {
+        char line[64];
+        printf("{\"ready\":true,\"first_ms\":%.4f}\n", first);
+        fflush(stdout);
+        while (fgets(line, sizeof line, stdin) && !strncmp(line, "run", 3)) {
+            printf("{\"t\":%.4f}\n", one_job(rt, mode, job));
+            fflush(stdout);
+        }
+        printf("{\"ok\":true,\"maxrss_kb\":%ld}\n", maxrss_kb());
+    } else {
+        for (int r = 0; r < reps; r++)
+            times[r] = one_job(rt, mode, job);
+        print_times(times, reps, first);
+    }
+    afmpeg_close(rt);
+    for (int k = 0; k < n_inputs; k++)
+        free(inputs[k].data);
+    return 0;
+}
