@@ -25,7 +25,8 @@ for tool in gcc g++ make pkg-config; do
     command -v "$tool" >/dev/null || { log "missing $tool"; exit 1; }
 done
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo none; }
-key=$( { cat "$0" "$mod/versions.env" "$mod/ffmpeg.conf";
+key=$( { cat "$0" "$here/../scripts/native-deps.sh";
+         cat "$mod/versions.env" "$mod/ffmpeg.conf";
          find "$mod/patches" -type f -print0 | sort -z | xargs -0 cat;
          gcc --version | head -n1; g++ --version | head -n1; pkgver libc6-dev; } |
        sha256sum | cut -c1-16)
@@ -52,23 +53,7 @@ work=$dir/work prefix=$dir/prefix
 mkdir -p "$work" "$prefix/include" "$prefix/lib/pkgconfig" "$dir/bin"
 "$mod/fetch.sh" "$CACHE/src" >&2
 
-log "zlib (gcc -O2, as the module's)"
-cp -a "$CACHE/src/$ZLIB_PKG" "$work/zlib"
-( cd "$work/zlib"
-  for f in adler32 compress crc32 deflate infback inffast inflate inftrees trees uncompr zutil; do
-      gcc -O2 -w -D_LARGEFILE64_SOURCE=1 -c $f.c -o $f.o
-  done
-  ar rcs "$prefix/lib/libz.a" ./*.o
-  cp zlib.h zconf.h "$prefix/include/" )
-printf '%s\n' "prefix=$prefix" 'Name: zlib' 'Description: zlib' 'Version: 1.2.13' \
-    'Libs: -L${prefix}/lib -lz' 'Cflags: -I${prefix}/include' > "$prefix/lib/pkgconfig/zlib.pc"
-
-log "openh264 (USE_ASM=No, -O2 as the module's)"
-cp -a "$CACHE/src/$OPENH264_PKG" "$work/openh264"
-( cd "$work/openh264"
-  make -s -j"$JOBS" OS=linux ARCH=x86_64 USE_ASM=No CC=gcc CXX=g++ CFLAGS_OPT=-O2 \
-      PREFIX="$prefix" libopenh264.a install-static > "$dir/openh264.log" 2>&1 ) ||
-    { tail -n 30 "$dir/openh264.log" >&2; log "openh264 build failed"; exit 1; }
+"$here/../scripts/native-deps.sh" "$work" "$prefix"
 
 log "ffmpeg: configure"
 cp -a "$CACHE/src/$FFMPEG_PKG" "$work/ffmpeg"

@@ -36,7 +36,8 @@ for tool in gcc g++ make pkg-config flock; do
     command -v "$tool" >/dev/null || { log "missing $tool: run scripts/install-deps.sh"; exit 1; }
 done
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo none; }
-key=$( { cat "$0" "$mod/versions.env" "$mod/ffmpeg.conf";
+key=$( { cat "$0" "$here/../../scripts/native-deps.sh";
+         cat "$mod/versions.env" "$mod/ffmpeg.conf";
          find "$mod/patches" -type f -print0 | sort -z | xargs -0 cat;
          gcc --version | head -n1; g++ --version | head -n1; pkgver libc6-dev; } |
        sha256sum | cut -c1-16)
@@ -69,23 +70,7 @@ mkdir -p "$dir/deps" "$prefix/include" "$prefix/lib/pkgconfig"
 "$mod/fetch.sh" "$CACHE/src" >&2
 start=$(date +%s)
 
-log "zlib (host gcc -O2)"
-cp -a "$CACHE/src/$ZLIB_PKG" "$dir/deps/zlib"
-( cd "$dir/deps/zlib"
-  for f in adler32 compress crc32 deflate infback inffast inflate inftrees trees uncompr zutil; do
-      gcc -O2 -w -D_LARGEFILE64_SOURCE=1 -c $f.c -o $f.o
-  done
-  ar rcs "$prefix/lib/libz.a" ./*.o
-  cp zlib.h zconf.h "$prefix/include/" )
-printf '%s\n' "prefix=$prefix" 'Name: zlib' 'Description: zlib' 'Version: 1.2.13' \
-    'Libs: -L${prefix}/lib -lz' 'Cflags: -I${prefix}/include' > "$prefix/lib/pkgconfig/zlib.pc"
-
-log "openh264 (host, USE_ASM=No)"
-cp -a "$CACHE/src/$OPENH264_PKG" "$dir/deps/openh264"
-( cd "$dir/deps/openh264"
-  make -s -j"$JOBS" OS=linux ARCH=x86_64 USE_ASM=No CC=gcc CXX=g++ CFLAGS_OPT=-O2 \
-      PREFIX="$prefix" libopenh264.a install-static > "$dir/openh264.log" 2>&1 ) ||
-    { tail -n 30 "$dir/openh264.log" >&2; log "openh264 build failed"; exit 1; }
+"$here/../../scripts/native-deps.sh" "$dir/deps" "$prefix"
 rm -rf "$dir/deps"
 
 log "ffmpeg: configure (in place)"
