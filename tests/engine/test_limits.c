@@ -158,9 +158,9 @@ static void check_cancel_running(const char *kind)
     o.cancel = tok;
     canceller c = {tok, 100};
     pthread_t th;
+    double t0 = now_ms(); /* before the canceller starts: the lower bound below always holds */
     assert_int_equal(pthread_create(&th, NULL, cancel_later, &c), 0);
     afmpeg_result *res = NULL;
-    double t0 = now_ms();
     assert_int_equal(selftest(rt, kind, NULL, &o, &res), AFMPEG_ECANCELLED);
     double took = now_ms() - t0;
     pthread_join(th, NULL);
@@ -553,8 +553,10 @@ static void test_close_waits(void **state)
     assert_true(wait_for_pool(pool, 1, 1));
     canceller c = {tok, 300}; /* the running job ends 300 ms into the close */
     pthread_t tc;
-    assert_int_equal(pthread_create(&tc, NULL, cancel_later, &c), 0);
+    /* The clock starts before the canceller: the job cannot end sooner than 300 ms after it,
+     * however late this thread gets back to the close (valgrind runs one thread at a time). */
     double t0 = now_ms();
+    assert_int_equal(pthread_create(&tc, NULL, cancel_later, &c), 0);
     afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
     double took = now_ms() - t0;
     pthread_join(tc, NULL);
