@@ -1,6 +1,7 @@
 /* The jobs API: the command builder, afmpeg_run_job() and its results, checks, argv, progress.
  *
- * Most cases are data: the .case files in tests/jobs/cases, each a list of builder calls and expectations
+ * Most cases are data: the .case files in tests/jobs/cases, each a list of builder calls and
+ * expectations
  * (see tests/jobs/README.md), run on the media tests/jobs/fixtures.sh makes with Debian's
  * ffmpeg. Every output is probed by the sandbox (afmpeg_result_output) and, where a case says
  * "expect native", decoded in full by Debian's ffmpeg and its streams compared. */
@@ -499,7 +500,7 @@ static void run_case(void **state)
     afmpeg_fs_free(fs);
 }
 
-/* ---- tests that are code ---------------------------------------------------------------------- */
+/* ---- tests that are code ----------------------------------------------------------------- */
 
 /* The argv of a command, exactly: every builder field in its place. */
 static void test_argv_exact(void **state)
