@@ -2,8 +2,8 @@
  *
  * Most cases are data: the .case files in tests/jobs/cases, each a list of builder calls and
  * expectations (see tests/jobs/README.md), run on the media tests/jobs/fixtures.sh makes with
- * Debian's ffmpeg. Every output is probed by the sandbox (afmpeg_result_output) and, where a case says
- * "expect native", decoded in full by Debian's ffmpeg and its streams compared. */
+ * Debian's ffmpeg. Every output is probed by the sandbox (afmpeg_result_output) and, where a
+ * case says "expect native", decoded in full by Debian's ffmpeg and its streams compared. */
 #define _GNU_SOURCE /* memmem */
 #include <dirent.h>
 #include <math.h>
