@@ -12,7 +12,8 @@ afmpeg_runtime *afm_pool_runtime(afmpeg_pool *pool);
 typedef struct afm_run_hooks {
     /* The job's filesystem instead of the caller's (the run_job overlay). */
     afmpeg_fs *fs;
-    /* A sink on guest fd 4 (see afm_wasi_set_sink); non-zero from it cancels the job. */
+    /* A sink on guest fd 4 (see afm_wasi_set_sink), with "-progress pipe:4" put after argv[0]
+     * so ffmpeg reports there; non-zero from it cancels the job. */
     afmpeg_output_fn sink;
     void *sink_payload;
     /* Sees every byte of stderr, before it is captured or passed to on_stderr. */

@@ -356,22 +356,11 @@ int afmpeg_run_ex(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
     if (!on_progress || strcmp(tool, "ffmpeg") != 0)
         return afm_run(rt, fs, argv, opts, NULL, "afmpeg_run", out);
 
-    /* An ffmpeg command line with a progress callback: ffmpeg reports to the sink on fd 4. */
-    size_t n = 0;
-    while (argv[n])
-        n++;
-    const char **v = malloc((n + 3) * sizeof *v);
-    if (!v)
-        return afm_error(AFMPEG_ENOMEM, "afmpeg_run: out of memory");
-    v[0] = argv[0];
-    v[1] = "-progress";
-    v[2] = "pipe:4";
-    memcpy(v + 3, argv + 1, n * sizeof *v); /* with the NULL */
+    /* An ffmpeg command line with a progress callback: afm_run points ffmpeg at the sink. */
     afm_progress prog;
     afm_progress_init(&prog, on_progress, opts->progress_payload, -1);
     afm_run_hooks hooks = {NULL, afm_progress_sink, &prog, NULL, NULL};
-    int err = afm_run(rt, fs, v, opts, &hooks, "afmpeg_run", out);
-    free(v);
+    int err = afm_run(rt, fs, argv, opts, &hooks, "afmpeg_run", out);
     if (err == AFMPEG_OK && afmpeg_result_exit_code(*out) == 0)
         afm_progress_finish(&prog);
     return err;
@@ -396,6 +385,20 @@ int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
     if (afmpeg_cancel_requested(token))
         return afm_error(AFMPEG_ECANCELLED, "%s: the job was cancelled before it ran", who);
 
+    /* With a sink, ffmpeg reports its progress there: "-progress pipe:4" after argv[0]. */
+    const char **with_sink = NULL;
+    if (hooks && hooks->sink) {
+        size_t n = 0;
+        while (argv[n])
+            n++;
+        if (!(with_sink = malloc((n + 3) * sizeof *with_sink)))
+            return afm_error(AFMPEG_ENOMEM, "%s: out of memory", who);
+        with_sink[0] = argv[0];
+        with_sink[1] = "-progress";
+        with_sink[2] = "pipe:4";
+        memcpy(with_sink + 3, argv + 1, n * sizeof *with_sink); /* with the NULL */
+        argv = with_sink;
+    }
     afmpeg_result *res = calloc(1, sizeof *res);
     afm_wasi *wasi = malloc(sizeof *wasi);
     Z_afm_instance_t *instance = calloc(1, sizeof *instance);
@@ -403,11 +406,13 @@ int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
     if (!res || !wasi || !instance ||
         afm_wasi_init(wasi, hooks && hooks->fs ? hooks->fs : fs, argv, no_env, opts) !=
             AFMPEG_OK) {
+        free(with_sink);
         free(instance);
         free(wasi);
         free(res);
         return afm_error(AFMPEG_ENOMEM, "%s: out of memory", who);
     }
+    free(with_sink); /* the guest has its own copy */
     if (hooks && hooks->sink)
         afm_wasi_set_sink(wasi, 4, hooks->sink, hooks->sink_payload);
     if (hooks) {

@@ -838,8 +838,19 @@ int afm_command_render(const afmpeg_command *cmd, afm_strv *out)
 {
     memset(out, 0, sizeof *out);
     int err = render(cmd, out);
+    if (!err && out->n == out->cap) { /* room for the NULL that ends it as an argv */
+        char **p = realloc(out->v, (out->cap + 1) * sizeof *p);
+        if (p) {
+            out->v = p;
+            out->cap++;
+        } else {
+            err = AFMPEG_ENOMEM;
+        }
+    }
     if (err)
         strv_free(out);
+    else
+        out->v[out->n] = NULL;
     return err;
 }
 

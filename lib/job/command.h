@@ -53,7 +53,8 @@ struct afmpeg_command {
 
 /* The shape checks of afmpeg_command_validate(cmd, NULL); `fn` names the public call. */
 int afm_command_check_shape(const afmpeg_command *cmd, const char *fn);
-/* The ffmpeg argv (argv[0] "ffmpeg") into *out (free with afm_strv_free). 0 or ENOMEM. */
+/* The ffmpeg argv (argv[0] "ffmpeg") into *out, with out->v[out->n] NULL so it is an argv
+ * (free with afm_strv_free). 0 or ENOMEM. */
 int afm_command_render(const afmpeg_command *cmd, afm_strv *out);
 int afm_strv_push(afm_strv *v, const char *s); /* copies s; 0 or AFMPEG_ENOMEM */
 void afm_strv_free(afm_strv *v);

@@ -48,7 +48,7 @@ static int line(afm_progress *p, char *s)
     else if (!strcmp(k, "fps"))
         c->fps = num(v, 0);
     else if (!strcmp(k, "out_time_us"))
-        c->out_time = num(v, 0) / 1e6 > 0 ? num(v, 0) / 1e6 : 0;
+        c->out_time = num(v, 0) > 0 ? num(v, 0) / 1e6 : 0; /* "N/A" and negatives: 0 */
     else if (!strcmp(k, "speed"))
         c->speed = num(v, -1); /* "1.5x": strtod stops at the x */
     else if (!strcmp(k, "bitrate")) /* "128.0kbits/s" */

@@ -460,7 +460,6 @@ static int describe(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd
     afmpeg_output_stream *s = j->streams;
     for (size_t o = 0; o < n; o++) {
         afmpeg_output_info *info = &j->pub.outputs[o];
-        info->path = cmd->outputs[o].path; /* replaced by an owned copy below */
         if (afm_strv_push(&j->strings, cmd->outputs[o].path))
             return AFMPEG_ENOMEM;
         info->path = j->strings.v[j->strings.n - 1];
@@ -591,7 +590,6 @@ static int run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
     report rep = {0};
     afm_progress prog;
     afmpeg_progress_fn on_progress = opts && opts->version >= 2 ? opts->on_progress : NULL;
-    char **v = NULL;
 
     /* Concat lists live on an overlay over the caller's filesystem. */
     for (size_t i = 0; i < cmd->n_inputs && !err; i++) {
@@ -607,19 +605,6 @@ static int run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
         free(list);
     }
     hooks.fs = overlay;
-    /* ffmpeg's progress on fd 4: "-progress pipe:4" right after argv[0]. */
-    size_t extra = on_progress ? 2 : 0;
-    if (!err && !(v = malloc((argv.n + extra + 1) * sizeof *v)))
-        err = AFMPEG_ENOMEM;
-    if (!err) {
-        v[0] = argv.v[0];
-        if (on_progress) {
-            v[1] = "-progress";
-            v[2] = "pipe:4";
-        }
-        memcpy(v + 1 + extra, argv.v + 1, (argv.n - 1) * sizeof *v);
-        v[argv.n + extra] = NULL;
-    }
     if (!err && on_progress) {
         afm_progress_init(&prog, on_progress, opts->progress_payload,
                           expected_length(rt, fs, cmd, opts));
@@ -637,7 +622,7 @@ static int run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
                                                               : "preparing the job failed");
     } else {
         afm_error_clear();
-        err = afm_run(rt, fs, (const char *const *)v, opts, &hooks, fn, out);
+        err = afm_run(rt, fs, (const char *const *)argv.v, opts, &hooks, fn, out);
     }
     if (*out) {
         report_tap("\n", 1, &rep); /* a last line without its newline */
@@ -657,7 +642,6 @@ static int run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
     free(rep.m);
     afm_strv_free(&rep.strings);
     free(rep.streams);
-    free(v);
     afm_strv_free(&argv);
     afmpeg_fs_free(overlay);
     return err;
