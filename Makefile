@@ -17,8 +17,11 @@ ifeq ($(SAN),1)
 BUILD   := $(BUILD)-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
+# wasm2c and its runtime headers (Debian 13's wabt, module/wabt.sh): the host runtime (lib/rt) is
+# compiled against the same <wasm-rt.h> as the generated code.
+WABT    := $(BUILD)/wabt
 AFM_CFLAGS := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden \
-              -Iinclude -Ilib -I$(BUILD)/module $(SANFLAGS)
+              -Iinclude -Ilib -I$(BUILD)/module -I$(WABT)/include $(SANFLAGS)
 # jansson parses ffprobe's JSON (see docs/dependencies.md).
 LDLIBS  := -ljansson -lpthread -lm
 
@@ -35,17 +38,22 @@ all: $(BUILD)/libafmpeg.a $(BUILD)/afmpeg $(BUILD)/examples/transcode
 deps:
 	scripts/install-deps.sh
 
+$(WABT)/.stamp: module/wabt.sh module/versions.env
+	@mkdir -p $(BUILD)
+	ln -sfn "$$(module/wabt.sh)" $(WABT)
+	touch $@
+
 # The FFmpeg module: built (or found in the cache) by module/build.sh, linked in as the default.
 $(MODULE_STAMP): $(wildcard module/* module/*/* module/*/*/* module/*/*/*/*)
 	module/build.sh $(BUILD)/module
 module: $(MODULE_STAMP)
 
-$(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) | $(MODULE_STAMP)
+$(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) | $(MODULE_STAMP) $(WABT)/.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) -c $< -o $@
 
 # The base objects never need the module.
-$(BASE_OBJS): $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h)
+$(BASE_OBJS): $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) | $(WABT)/.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) -c $< -o $@
 
@@ -76,10 +84,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(BASE_OBJS) tests/unit/testutil.h
 
 # The runtime's unit test runs a small guest of its own, translated by wasm2c at build time.
 RT_GUEST := $(BUILD)/rt_guest
-$(RT_GUEST)/rt_guest.c: tests/unit/rt_guest/guest.c tests/unit/rt_guest/build.sh
-	tests/unit/rt_guest/build.sh $(RT_GUEST)
+$(RT_GUEST)/rt_guest.c: tests/unit/rt_guest/guest.c tests/unit/rt_guest/build.sh $(WABT)/.stamp
+	WASM2C=$(WABT)/bin/wasm2c tests/unit/rt_guest/build.sh $(RT_GUEST)
 $(RT_GUEST)/rt_guest.o: $(RT_GUEST)/rt_guest.c
-	$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(SANFLAGS) -I$(WABT)/include -c $< -o $@
 $(BUILD)/tests/test_rt: tests/unit/test_rt.c $(BASE_OBJS) tests/unit/testutil.h $(RT_GUEST)/rt_guest.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) -Itests/unit -I$(RT_GUEST) $< -o $@ $(BASE_OBJS) \

@@ -62,33 +62,11 @@ else
 fi
 
 # ---- afmpeg.wasm ---------------------------------------------------------------------------------
-# module/build.sh keeps the .wasm in its wasm stage ($CACHE/wasm-<key>) and links BUILD/module to
-# the native stage ($CACHE/native-<key>). Unless the native stage holds a link named afmpeg.wasm,
-# the keys are recomputed here with build.sh's recipe; the native key, checked against
-# BUILD/module's link, proves that the .wasm is the one the library was translated from. Keep
-# these lines in step with module/build.sh.
-mod=$root/module
-hash_of() { sha256sum | cut -c1-16; }
-pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo none; }
-wasm_key=$( { cat "$mod/versions.env" "$mod/ffmpeg.conf" "$mod/build.sh";
-              find "$mod/patches" "$mod/compat" "$mod/openh264" "$mod/multicall" -type f \
-                   -print0 | sort -z | xargs -0 cat;
-              pkgver clang-19; pkgver lld-19; pkgver wasi-libc; pkgver libclang-rt-19-dev-wasm32;
-              pkgver libc++-19-dev-wasm32; } | hash_of)
-native_cflags=$(sed -n 's/^NATIVE_CFLAGS="\(.*\)"$/\1/p' "$mod/build.sh")
-native_key=$( { echo "$wasm_key"; cat "$mod/split.py"; echo "$native_cflags";
-                pkgver wabt; gcc --version | head -n1; cat /usr/include/wasm-rt.h; } | hash_of)
-linked=$(basename "$(readlink "$build/module" 2>/dev/null || echo none)")
-wasm=$CACHE/wasm-$wasm_key/afmpeg.wasm
-if [ -f "$build/module/afmpeg.wasm" ]; then # should the native stage ever keep a link to its .wasm
+# module/build.sh's native stage (BUILD/module) links the .wasm it was translated from.
+if [ -f "$build/module/afmpeg.wasm" ]; then
     put AFMPEG_WASM "$(readlink -f "$build/module/afmpeg.wasm")"
-elif [ "$linked" != "native-$native_key" ]; then
-    put V8_NA "the module's .wasm was not found: $build/module is $linked, module/build.sh's" \
-        "recipe gives native-$native_key (bench/setup.sh must follow module/build.sh's keys)"
-elif [ ! -f "$wasm" ]; then
-    put V8_NA "the module's wasm stage $wasm is no longer in the cache (remove $build/module" \
-        "and run make to rebuild it)"
 else
-    put AFMPEG_WASM "$wasm"
+    put V8_NA "the module's .wasm is no longer in the cache ($build/module/afmpeg.wasm): remove" \
+        "$build/module and run make to rebuild it"
 fi
 mv "$envout.tmp" "$envout"

@@ -5,7 +5,8 @@
 #   1. fetch   the pinned Debian source packages (versions.env)            -> $CACHE/src
 #   2. wasm    zlib, openh264, FFmpeg for wasm32-wasi; ffmpeg + ffprobe
 #              linked as one multi-call module (afmpeg.wasm)               -> $CACHE/wasm-<key>
-#   3. native  wasm2c, split into units (split.py), gcc -O2 in parallel   -> $CACHE/native-<key>
+#   3. native  wasm2c (Debian 13's, module/wabt.sh) into units, memory accesses rewritten
+#              (membase.py), gcc -O2 in parallel                           -> $CACHE/native-<key>
 # Each stage is cached under a key hashed from everything that determines it, so a rebuild with
 # nothing changed only checks the stamps. CACHE is $AFMPEG_CACHE_DIR, else
 # $XDG_CACHE_HOME/afmpeg, else ~/.cache/afmpeg. JOBS sets the parallelism (default: nproc).
@@ -21,11 +22,14 @@ CACHE=${AFMPEG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/afmpeg}
 JOBS=${JOBS:-$(nproc)}
 log() { echo "module: $*" >&2; }
 
-for tool in clang-19 wasm-ld-19 llvm-ar-19 wasm2c gcc python3; do
+for tool in clang-19 wasm-ld-19 llvm-ar-19 gcc python3; do
     command -v "$tool" >/dev/null || { log "missing $tool: run scripts/install-deps.sh"; exit 1; }
 done
 
 hash_of() { sha256sum | cut -c1-16; }
+[ -f /usr/include/simde/wasm/simd128.h ] ||
+    { log "missing simde (libsimde-dev): run scripts/install-deps.sh"; exit 1; }
+wabt_dir=$("$here/wabt.sh")
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo none; }
 
 # ---- keys --------------------------------------------------------------------------------------
@@ -34,13 +38,16 @@ wasm_key=$( { cat "$here/versions.env" "$here/ffmpeg.conf" "$here/build.sh";
                    -print0 | sort -z | xargs -0 cat;
               pkgver clang-19; pkgver lld-19; pkgver wasi-libc; pkgver libclang-rt-19-dev-wasm32;
               pkgver libc++-19-dev-wasm32; } | hash_of)
-# The native stage depends on the wasm, the translator, the splitter, the host compiler and the
-# runtime header the generated code includes.
+# The native stage depends on the wasm, the translator (and its runtime header), the rewriter, the
+# host compiler and simde (wasm2c lowers SIMD to it).
 # -fstack-clash-protection: a large native frame probes its pages in order, so running out of
 # stack always hits the guard page (and traps as stack exhaustion) instead of jumping past it.
-NATIVE_CFLAGS="-O2 -fPIC -fvisibility=hidden -fno-strict-aliasing -fstack-clash-protection -w"
-native_key=$( { echo "$wasm_key"; cat "$here/split.py"; echo "$NATIVE_CFLAGS";
-                pkgver wabt; gcc --version | head -n1; cat /usr/include/wasm-rt.h; } | hash_of)
+# -Werror=incompatible-pointer-types: an access membase.py did not rewrite fails to build.
+NATIVE_CFLAGS="-O2 -fPIC -fvisibility=hidden -fno-strict-aliasing -fstack-clash-protection -w
+ -Werror=incompatible-pointer-types"
+NATIVE_UNITS=24
+native_key=$( { echo "$wasm_key"; cat "$here/membase.py"; echo "$NATIVE_CFLAGS $NATIVE_UNITS";
+                basename "$wabt_dir"; gcc --version | head -n1; pkgver libsimde-dev; } | hash_of)
 wasm_dir=$CACHE/wasm-$wasm_key
 native_dir=$CACHE/native-$native_key
 
@@ -49,7 +56,9 @@ build_wasm() {
     local work=$wasm_dir/work prefix=$wasm_dir/prefix
     rm -rf "$wasm_dir"; mkdir -p "$work" "$prefix/include" "$prefix/lib/pkgconfig"
     "$here/fetch.sh" "$CACHE/src"
-    local WCC="clang-19 --target=wasm32-wasi" WCXX="clang++-19 --target=wasm32-wasi"
+    # -msimd128: clang vectorises loops to WebAssembly SIMD, which wasm2c lowers to x86 SIMD
+    # through simde (bench/README.md: what it buys the encoders).
+    local WCC="clang-19 --target=wasm32-wasi -msimd128" WCXX="clang++-19 --target=wasm32-wasi -msimd128"
     local COMPAT="-I$here/compat/include -D_WASI_EMULATED_SIGNAL"
 
     log "zlib"
@@ -107,16 +116,19 @@ build_wasm() {
 # ---- stage 3: native objects ---------------------------------------------------------------------
 build_native() {
     rm -rf "$native_dir"; mkdir -p "$native_dir/gen" "$native_dir/obj"
-    log "wasm2c"
-    wasm2c -n afm "$wasm_dir/afmpeg.wasm" -o "$native_dir/gen/afm.c"
-    log "split"
-    python3 "$here/split.py" "$native_dir/gen/afm.c" "$native_dir/gen" 16
-    rm "$native_dir/gen/afm.c"
+    log "wasm2c ($NATIVE_UNITS units)"
+    "$wabt_dir/bin/wasm2c" -n afm --num-outputs=$NATIVE_UNITS "$wasm_dir/afmpeg.wasm" \
+        -o "$native_dir/gen/afm.c"
+    python3 "$here/membase.py" "$native_dir/gen"
     log "gcc $NATIVE_CFLAGS (-j$JOBS)"
+    # Largest first, so the last unit to finish is a small one.
     ( cd "$native_dir/gen" &&
-      ls afm_*.c | xargs -P "$JOBS" -I{} sh -c \
-          'gcc '"$NATIVE_CFLAGS"' -I. -c {} -o ../obj/$(basename {} .c).o || exit 255' )
+      ls -S afm_*.c | xargs -P "$JOBS" -I{} sh -c \
+          'gcc '"$(echo $NATIVE_CFLAGS)"' -I. -I'"$wabt_dir"'/include -c {} \
+               -o ../obj/$(basename {} .c).o || exit 255' )
     cp "$native_dir/gen/afm.h" "$native_dir/afm.h"
+    # The module this stage was translated from (the V8 engine of make bench runs it).
+    ln -sfn "$wasm_dir/afmpeg.wasm" "$native_dir/afmpeg.wasm"
     touch "$native_dir/.stamp"
 }
 

@@ -6,9 +6,11 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# Build toolchain for the guest (wasm32-wasi), the wasm2c translator, and the host compiler.
+# Build toolchain for the guest (wasm32-wasi) and the host compiler. wasm2c itself is Debian 13's,
+# fetched into the cache by module/wabt.sh (it says why); the SIMD code it writes needs simde.
 PKGS_MODULE="clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-19-dev-wasm32
-  libc++abi-19-dev-wasm32 wabt gcc make dpkg-dev python3 pkg-config"
+  libc++abi-19-dev-wasm32 libsimde-dev debian-archive-keyring gcc make dpkg-dev python3
+  pkg-config"
 # Tests: Debian's native ffmpeg makes test media and is the reference for decode parity; cmocka
 # is the test library (its summary lines are what CI reads); valgrind for the leak tier;
 # libclang-rt-19-dev has clang-19's libFuzzer and sanitizer runtimes for the fuzz target.

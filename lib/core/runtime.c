@@ -73,8 +73,6 @@ static int module_status;
 static void module_init(void)
 {
     module_status = afm_rt_global_init();
-    if (module_status == 0)
-        Z_afm_init_module();
 }
 
 void afmpeg_runtime_options_init(afmpeg_runtime_options *opts)
@@ -298,7 +296,7 @@ static void end_turn(afmpeg_runtime *rt, running_job *job)
 /* ---- jobs ----------------------------------------------------------------------------------- */
 
 typedef struct guest_job {
-    Z_afm_instance_t *instance;
+    w2c_afm *instance;
     afm_wasi *wasi;
 } guest_job;
 
@@ -306,9 +304,9 @@ typedef struct guest_job {
 static void guest_main(void *arg)
 {
     guest_job *job = arg;
-    Z_afm_instantiate(job->instance, job->wasi);
-    job->wasi->mem = Z_afmZ_memory(job->instance);
-    Z_afmZ__start(job->instance);
+    wasm2c_afm_instantiate(job->instance, job->wasi);
+    job->wasi->mem = w2c_afm_memory(job->instance);
+    w2c_afm_0x5Fstart(job->instance);
 }
 
 /* The job's limits: its own where set, else the runtime's. */
@@ -401,7 +399,7 @@ int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
     }
     afmpeg_result *res = calloc(1, sizeof *res);
     afm_wasi *wasi = malloc(sizeof *wasi);
-    Z_afm_instance_t *instance = calloc(1, sizeof *instance);
+    w2c_afm *instance = calloc(1, sizeof *instance);
     static const char *const no_env[] = {NULL};
     if (!res || !wasi || !instance ||
         afm_wasi_init(wasi, hooks && hooks->fs ? hooks->fs : fs, argv, no_env, opts) !=
@@ -435,7 +433,7 @@ int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
         guest_job job = {instance, wasi};
         rc = afm_rt_call(guest_main, &job, (uint32_t)(lim.memory_limit / PAGE_SIZE),
                          lim.timeout_ms, &ctl, &outcome);
-        Z_afm_free(instance);
+        wasm2c_afm_free(instance);
         end_turn(rt, &rj);
     }
     if (token)

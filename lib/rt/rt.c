@@ -2,7 +2,7 @@
  * Running guest code: afm_rt_call(), traps and exits unwinding back to it, and the SIGSEGV/SIGBUS
  * handler that turns faults of guest code into traps.
  *
- * wasm2c's code (compiled with WASM_RT_MEMCHECK_SIGNAL_HANDLER) checks neither memory bounds nor
+ * wasm2c's code (compiled with WASM_RT_MEMCHECK_GUARD_PAGES) checks neither memory bounds nor
  * stack depth: an out-of-bounds access hits a PROT_NONE page of the memory's reservation and a
  * runaway recursion hits the thread's stack guard. Both arrive here as signals. A fault is the
  * guest's only if the thread is inside afm_rt_call() and the address is in a memory allocated
@@ -112,6 +112,7 @@ afmpeg_trap afm_rt_trap_from_wasm(wasm_rt_trap_t t)
     case WASM_RT_TRAP_EXHAUSTION:
         return AFMPEG_TRAP_STACK_EXHAUSTED;
     case WASM_RT_TRAP_UNCAUGHT_EXCEPTION:
+    case WASM_RT_TRAP_UNALIGNED:
     default:
         return AFMPEG_TRAP_OTHER;
     }

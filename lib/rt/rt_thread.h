@@ -7,20 +7,19 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <wasm-rt-exceptions.h>
 #include "rt.h"
 
 #define AFM_RT_WASM_PAGE 65536u
 
-/* Address space reserved for every linear memory. wasm2c (with WASM_RT_MEMCHECK_SIGNAL_HANDLER)
+/* Address space reserved for every linear memory. wasm2c (with WASM_RT_MEMCHECK_GUARD_PAGES)
  * accesses data + (u64)address + offset, both u32, without a check: the highest byte touched is
  * below 2^33 - 2 + 16 (the widest access, v128). One spare wasm page past 8 GiB covers it, so
  * every out-of-bounds access lands on a PROT_NONE page of the memory's own reservation. */
 #define AFM_RT_RESERVATION (((size_t)1 << 33) + AFM_RT_WASM_PAGE)
 
-/* wabt 1.0.32 keeps wasm_rt_memory_t.size, in bytes, in a uint32_t: at 65536 pages it would wrap
- * to 0, and the generated bulk-memory checks (memory.fill/copy/init compare against size) would
- * then fail on every call. So a memory never grows past 65535 pages (4 GiB - 64 KiB). */
-#define AFM_RT_MAX_PAGES 65535u
+/* The most a 32-bit linear memory can have: 4 GiB. */
+#define AFM_RT_MAX_PAGES 65536u
 
 /* The real-time signal that stops a running guest (see rt.c). glibc keeps the first few for
  * itself; SIGRTMIN is the first it leaves to programs. */
@@ -59,8 +58,9 @@ typedef struct afm_rt_thread {
     unsigned altstack_vg_id;           /* its valgrind stack id, see rt.c */
 
     /* Exception handling (the modules are built without it; kept correct anyway). */
-    jmp_buf *unwind_target;
-    uint32_t exc_tag, exc_size;
+    wasm_rt_jmp_buf *unwind_target;
+    wasm_rt_tag_t exc_tag;
+    uint32_t exc_size;
     unsigned char exc[AFM_RT_EXCEPTION_MAX];
 } afm_rt_thread;
 

@@ -1,6 +1,8 @@
 /*
- * The functions Debian's <wasm-rt.h> (wabt 1.0.32) declares and wasm2c-generated code calls:
- * initialisation, function-type registry, linear memories, tables and exceptions.
+ * The functions wasm2c's <wasm-rt.h> and <wasm-rt-exceptions.h> (Debian's wabt 1.0.36, fetched by
+ * module/wabt.sh) declare and the generated code calls: initialisation, linear memories, tables
+ * and exceptions. (Function types need no registry: wasm2c names each by a 32-byte id that
+ * indirect calls compare.)
  *
  * Linear memories are 8 GiB reservations of PROT_NONE address space with the first `pages`
  * made read/write: the generated code does no bounds checks, so every out-of-bounds access of
@@ -9,7 +11,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,89 +65,12 @@ const char *wasm_rt_strerror(wasm_rt_trap_t trap)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Function types: one process-wide registry, so that the same signature gets the same index in
- * every module (an indirect call compares indices). Index 0 is never handed out: it is the type
- * of the null funcref.
- * ------------------------------------------------------------------------------------------ */
-
-typedef struct afm_rt_func_type {
-    uint32_t n_params, n_results;
-    wasm_rt_type_t *types; /* params then results */
-} afm_rt_func_type;
-
-static pthread_mutex_t afm_rt_types_lock = PTHREAD_MUTEX_INITIALIZER;
-static afm_rt_func_type *afm_rt_types;
-static uint32_t afm_rt_n_types, afm_rt_cap_types;
-
-uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...)
-{
-    size_t n = (size_t)params + results;
-    wasm_rt_type_t small[16];
-    wasm_rt_type_t *sig = small;
-    if (n > sizeof(small) / sizeof(small[0])) {
-        sig = malloc(n * sizeof(*sig));
-        if (sig == NULL)
-            afm_rt_fatal("out of memory registering a function type");
-    }
-    va_list ap;
-    va_start(ap, results);
-    for (size_t i = 0; i < n; i++)
-        sig[i] = (wasm_rt_type_t)va_arg(ap, int); /* an enum argument arrives as int */
-    va_end(ap);
-
-    pthread_mutex_lock(&afm_rt_types_lock);
-    uint32_t index = 0;
-    for (uint32_t i = 0; i < afm_rt_n_types; i++) {
-        const afm_rt_func_type *ft = &afm_rt_types[i];
-        if (ft->n_params == params && ft->n_results == results &&
-            (n == 0 || memcmp(ft->types, sig, n * sizeof(*sig)) == 0)) {
-            index = i + 1;
-            break;
-        }
-    }
-    if (index == 0) {
-        if (afm_rt_n_types == afm_rt_cap_types) {
-            uint32_t cap = afm_rt_cap_types ? afm_rt_cap_types * 2 : 64;
-            afm_rt_func_type *grown = realloc(afm_rt_types, cap * sizeof(*grown));
-            if (grown == NULL)
-                afm_rt_fatal("out of memory registering a function type");
-            afm_rt_types = grown;
-            afm_rt_cap_types = cap;
-        }
-        wasm_rt_type_t *copy = NULL;
-        if (n > 0) {
-            copy = malloc(n * sizeof(*copy));
-            if (copy == NULL)
-                afm_rt_fatal("out of memory registering a function type");
-            memcpy(copy, sig, n * sizeof(*copy));
-        }
-        afm_rt_types[afm_rt_n_types] = (afm_rt_func_type){params, results, copy};
-        index = ++afm_rt_n_types;
-    }
-    pthread_mutex_unlock(&afm_rt_types_lock);
-
-    if (sig != small)
-        free(sig);
-    return index;
-}
-
-/* ---------------------------------------------------------------------------------------------
  * Exceptions. afmpeg's modules are built without them; this is the minimal correct version: the
  * active exception and the innermost handler (unwind target) are per thread, and a throw with no
  * handler inside the guest ends it with AFMPEG_TRAP_OTHER (uncaught exception).
  * ------------------------------------------------------------------------------------------ */
 
-static atomic_uint afm_rt_next_tag;
-
-uint32_t wasm_rt_register_tag(uint32_t size)
-{
-    /* A payload larger than AFM_RT_EXCEPTION_MAX is refused when thrown (we may be outside any
-     * guest call here, in module initialisation, with no way to trap). */
-    (void)size;
-    return atomic_fetch_add(&afm_rt_next_tag, 1);
-}
-
-void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void *values)
+void wasm_rt_load_exception(const wasm_rt_tag_t tag, uint32_t size, const void *values)
 {
     afm_rt_thread *t = afm_rt_guest_thread();
     if (t == NULL)
@@ -164,9 +88,8 @@ void wasm_rt_throw(void)
     afm_rt_thread *t = afm_rt_guest_thread();
     if (t == NULL || t->unwind_target == NULL)
         wasm_rt_trap(WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
-    /* The generated code sets its targets with WASM_RT_SETJMP, sigsetjmp() here (jmp_buf and
-     * sigjmp_buf are one type in glibc). */
-    siglongjmp(*t->unwind_target, WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+    /* The generated code set the target with WASM_RT_SETJMP (sigsetjmp). */
+    WASM_RT_LONGJMP(*t->unwind_target, WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
 }
 
 WASM_RT_UNWIND_TARGET *wasm_rt_get_unwind_target(void)
@@ -184,10 +107,10 @@ void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET *target)
         afm_rt_fatal("wasm_rt_set_unwind_target() called outside afm_rt_call()");
 }
 
-uint32_t wasm_rt_exception_tag(void)
+wasm_rt_tag_t wasm_rt_exception_tag(void)
 {
     afm_rt_thread *t = afm_rt_self;
-    return t != NULL ? t->exc_tag : 0;
+    return t != NULL ? t->exc_tag : NULL;
 }
 
 uint32_t wasm_rt_exception_size(void)
@@ -213,12 +136,14 @@ static __attribute__((noreturn)) void afm_rt_alloc_failed(const char *what)
     afm_rt_trap_with(AFMPEG_TRAP_OTHER, what);
 }
 
-static void afm_rt_impl_allocate_memory(wasm_rt_memory_t *memory, uint32_t initial_pages,
-                                        uint32_t max_pages)
+static void afm_rt_impl_allocate_memory(wasm_rt_memory_t *memory, uint64_t initial_pages,
+                                        uint64_t max_pages, bool is64)
 {
     memset(memory, 0, sizeof(*memory));
+    if (is64)
+        afm_rt_alloc_failed("64-bit linear memories are not supported");
     afm_rt_thread *t = afm_rt_guest_thread();
-    uint32_t limit = max_pages < AFM_RT_MAX_PAGES ? max_pages : AFM_RT_MAX_PAGES;
+    uint64_t limit = max_pages < AFM_RT_MAX_PAGES ? max_pages : AFM_RT_MAX_PAGES;
     if (t != NULL && t->max_pages < limit)
         limit = t->max_pages;
     if (initial_pages > limit) {
@@ -245,7 +170,7 @@ static void afm_rt_impl_allocate_memory(wasm_rt_memory_t *memory, uint32_t initi
     memory->data = base;
     memory->pages = initial_pages;
     memory->max_pages = limit;
-    memory->size = (uint32_t)bytes; /* at most 65535 pages: fits */
+    memory->size = bytes;
 
     if (t != NULL) {
         /* Slot first, count after: the fault handler reads only slots below the count. */
@@ -255,10 +180,10 @@ static void afm_rt_impl_allocate_memory(wasm_rt_memory_t *memory, uint32_t initi
     }
 }
 
-static uint32_t afm_rt_impl_grow_memory(wasm_rt_memory_t *memory, uint32_t delta)
+static uint64_t afm_rt_impl_grow_memory(wasm_rt_memory_t *memory, uint64_t delta)
 {
-    uint32_t old = memory->pages;
-    uint32_t limit = memory->max_pages;
+    uint64_t old = memory->pages;
+    uint64_t limit = memory->max_pages;
     /* A memory allocated in an earlier call is also held to the current call's limit. */
     afm_rt_thread *t = afm_rt_guest_thread();
     if (t != NULL && t->max_pages < limit)
@@ -266,11 +191,11 @@ static uint32_t afm_rt_impl_grow_memory(wasm_rt_memory_t *memory, uint32_t delta
     if (delta == 0)
         return old;
     if (memory->data == NULL || old > limit || delta > limit - old)
-        return UINT32_MAX;
-    uint32_t pages = old + delta;
+        return UINT64_MAX;
+    uint64_t pages = old + delta;
     if (mprotect(memory->data + (size_t)old * AFM_RT_WASM_PAGE, (size_t)delta * AFM_RT_WASM_PAGE,
                  PROT_READ | PROT_WRITE) != 0)
-        return UINT32_MAX; /* out of memory (e.g. strict overcommit): memory.grow fails */
+        return UINT64_MAX; /* out of memory (e.g. strict overcommit): memory.grow fails */
     memory->pages = pages;
     memory->size = pages * AFM_RT_WASM_PAGE;
     return old;
@@ -397,17 +322,18 @@ static uint32_t afm_rt_impl_grow_externref_table(wasm_rt_externref_table_t *tabl
  * they run as host code: a stop (cancel, deadline) waits until they return.
  * ------------------------------------------------------------------------------------------ */
 
-void wasm_rt_allocate_memory(wasm_rt_memory_t *memory, uint32_t initial_pages, uint32_t max_pages)
+void wasm_rt_allocate_memory(wasm_rt_memory_t *memory, uint64_t initial_pages, uint64_t max_pages,
+                             bool is64)
 {
     afm_rt_host_enter();
-    afm_rt_impl_allocate_memory(memory, initial_pages, max_pages);
+    afm_rt_impl_allocate_memory(memory, initial_pages, max_pages, is64);
     afm_rt_host_leave();
 }
 
-uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *memory, uint32_t delta)
+uint64_t wasm_rt_grow_memory(wasm_rt_memory_t *memory, uint64_t delta)
 {
     afm_rt_host_enter();
-    uint32_t r = afm_rt_impl_grow_memory(memory, delta);
+    uint64_t r = afm_rt_impl_grow_memory(memory, delta);
     afm_rt_host_leave();
     return r;
 }

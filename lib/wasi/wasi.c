@@ -342,7 +342,7 @@ static u32 w_clock_time_get(W *w, u32 id, u64 precision, u32 out)
     return W_ESUCCESS;
 }
 
-void Z_wasi_snapshot_preview1Z_proc_exit(W *w, u32 code)
+void w2c_wasi__snapshot__preview1_proc_exit(W *w, u32 code)
 {
     afm_rt_exit((int)code);
 }
@@ -840,7 +840,7 @@ static u32 w_path_rename(W *w, u32 fd, u32 from, u32 from_len, u32 newfd,
  * Each runs as host code (afm_rt_host_enter/leave): a cancel or deadline that arrives meanwhile
  * takes effect when it returns, never half-way through a filesystem call. */
 #define AFM_IMPORT(name, params, args)                                                             \
-    u32 Z_wasi_snapshot_preview1Z_##name params                                                    \
+    u32 w2c_wasi__snapshot__preview1_##name params                                                    \
     {                                                                                              \
         afm_rt_host_enter();                                                                       \
         u32 r = w_##name args;                                                                     \

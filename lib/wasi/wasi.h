@@ -38,7 +38,7 @@ typedef struct afm_buf {
     int truncated;         /* bytes were dropped from the front */
 } afm_buf;
 
-typedef struct Z_wasi_snapshot_preview1_instance_t {
+typedef struct w2c_wasi__snapshot__preview1 {
     wasm_rt_memory_t *mem;         /* the guest's linear memory, set once instantiated */
     afmpeg_fs *fs;
     char **argv;
