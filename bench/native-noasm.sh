@@ -53,7 +53,9 @@ work=$dir/work prefix=$dir/prefix
 mkdir -p "$work" "$prefix/include" "$prefix/lib/pkgconfig" "$dir/bin"
 "$mod/fetch.sh" "$CACHE/src" >&2
 
-"$here/../scripts/native-deps.sh" "$work" "$prefix"
+# The module's native code is compiled for -march=$HOST_MARCH (versions.env); so is this build, so
+# that both are portable C at the same instruction set.
+EXTRA_CFLAGS="-march=$HOST_MARCH" "$here/../scripts/native-deps.sh" "$work" "$prefix"
 
 log "ffmpeg: configure"
 cp -a "$CACHE/src/$FFMPEG_PKG" "$work/ffmpeg"
@@ -64,7 +66,7 @@ done
   PKG_CONFIG_PATH="$prefix/lib/pkgconfig" PKG_CONFIG_LIBDIR="$prefix/lib/pkgconfig" \
   ./configure "${args[@]}" --prefix="$prefix" --cc=gcc --cxx=g++ \
       --disable-asm --disable-x86asm --disable-inline-asm \
-      --extra-cflags="-I$prefix/include" --extra-ldflags="-static -L$prefix/lib" \
+      --extra-cflags="-I$prefix/include -march=$HOST_MARCH" --extra-ldflags="-static -L$prefix/lib" \
       > "$dir/configure.log" 2>&1 ) ||
     { tail -n 30 "$work/ffmpeg/ffbuild/config.log" >&2; log "ffmpeg configure failed"; exit 1; }
 if grep -q 'did not match anything' "$dir/configure.log"; then

@@ -283,7 +283,8 @@ AFMPEG_API void afmpeg_runtime_options_init(afmpeg_runtime_options *opts);
 
 /* Constructor: prepares the embedded FFmpeg module (the expensive step: do it once and keep the
  * runtime). `opts` may be NULL for defaults; it is read during the call only. On failure *out is
- * NULL and afmpeg_last_error() says why. Any thread. */
+ * NULL and afmpeg_last_error() says why: AFMPEG_ENOTSUP on an x86-64 CPU older than x86-64-v2
+ * (SSE4.2; the module's native code needs it). Any thread. */
 AFMPEG_API int afmpeg_new(afmpeg_runtime **out, const afmpeg_runtime_options *opts);
 
 /* Destructor. Waits for a running job to finish; jobs still queued return AFMPEG_ECLOSED.

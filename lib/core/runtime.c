@@ -13,6 +13,7 @@
 #include "rt/rt.h"
 #include "wasi/wasi.h"
 #include "afm.h"
+#include "afm_target.h"
 
 #define PAGE_SIZE 65536u
 #define DEFAULT_MEMORY_LIMIT (512ull << 20)
@@ -129,6 +130,12 @@ static int runtime_new(afmpeg_runtime **out, const afmpeg_runtime_options *opts,
         err = check_open_files(who, o.max_open_files);
     if (err)
         return err;
+
+    /* The module's native code uses the instructions of AFM_MODULE_MARCH (module/versions.env). */
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports(AFM_MODULE_MARCH))
+        return afm_error(AFMPEG_ENOTSUP, "%s: this CPU lacks the %s instructions the module was "
+                         "compiled for", who, AFM_MODULE_MARCH);
 
     pthread_once(&module_once, module_init);
     if (module_status)

@@ -1,4 +1,4 @@
-/* Internal: afmpeg's own runtime for wasm2c-generated code (wabt 1.0.32's ABI, declared by
+/* Internal: afmpeg's own runtime for wasm2c-generated code (wabt 1.0.36's ABI, declared by
  * Debian's <wasm-rt.h>), fit for a library: trap state per thread, signal handlers installed once
  * and chained to the application's, linear memory reserved per instance and released on free. */
 #ifndef AFM_RT_H
