@@ -35,8 +35,18 @@ bool wasm_rt_is_initialized(void)
 
 void wasm_rt_free(void)
 {
-    /* Nothing to do: the handlers and the type registry are shared by every module and thread of
-     * the process and must outlive any one user, so they live as long as the process. */
+    /* Nothing to do: the signal handlers are shared by every module and thread of the
+     * process and must outlive any one user, so they live as long as the process. */
+}
+
+/* Per-thread set-up happens in afm_rt_call() (the alternate signal stack, the thread's state) and
+ * is released when the thread exits: nothing for these two to do. */
+void wasm_rt_init_thread(void)
+{
+}
+
+void wasm_rt_free_thread(void)
+{
 }
 
 const char *wasm_rt_strerror(wasm_rt_trap_t trap)
