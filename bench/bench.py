@@ -24,6 +24,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import re
 import tempfile
 import time
 
@@ -669,6 +670,21 @@ set ylabel "MiB"
     return made
 
 
+def host_march():
+    """The -march of the module's native code (module/versions.env, HOST_MARCH)."""
+    with open(os.path.join(HERE, "..", "module", "versions.env")) as f:
+        m = re.search(r"^HOST_MARCH=(\S+)$", f.read(), re.M)
+    return m.group(1) if m else "x86-64"
+
+
+def speed_work():
+    """bench/README.md's record of the speed work, from its heading to the end."""
+    with open(os.path.join(HERE, "README.md")) as f:
+        text = f.read()
+    at = text.find("## Speed work")
+    return text[at:] if at >= 0 else "## Speed work\n\n(bench/README.md has no such section)\n"
+
+
 def write_report(out, info, workloads, results, extra, na, pool_md, charts):
     L = []
     add = L.append
@@ -843,10 +859,11 @@ def write_report(out, info, workloads, results, extra, na, pool_md, charts):
         "`-threads 1 -filter_threads 1 -filter_complex_threads 1`. It has no libopenh264: "
         "encodes use libx264 `-preset veryfast`." % info["debian_ffmpeg"])
     add("- **native no-asm**: the same Debian FFmpeg source, patches and component lists as the "
-        "module (module/ffmpeg.conf), built with gcc %s for x86-64 with `--disable-asm "
-        "--disable-x86asm --disable-inline-asm`, FFmpeg's default -O3, static; openh264 and "
-        "zlib from the module's Debian sources with its -O2 (openh264 `USE_ASM=No`). One process "
-        "per run. `%s`" % (info["gcc"], info["noasm_dir"]))
+        "module (module/ffmpeg.conf), built with gcc %s for `-march=%s` (the level of the "
+        "module's native code) with `--disable-asm --disable-x86asm --disable-inline-asm`, "
+        "FFmpeg's default -O3, static; openh264 and zlib from the module's Debian sources with "
+        "its -O2 (openh264 `USE_ASM=No`). One process per run. `%s`" % (
+            info["gcc"], host_march(), info["noasm_dir"]))
     add("- **afmpeg**: `bench_afmpeg` linking build/libafmpeg.a; one runtime, then per run a job "
         "(`afmpeg_run_ex`) on an in-memory filesystem already holding the inputs; only the job "
         "is timed (fresh instance, run, result). Peak RSS is the driver process's.")
@@ -868,6 +885,8 @@ def write_report(out, info, workloads, results, extra, na, pool_md, charts):
     if na:
         add("- Not run: " + "; ".join("%s: %s" % (NAME[e], why) for e, why in na.items()))
     add("")
+    # The speed work behind these numbers: each change tried, its measured effect, kept or not.
+    add(speed_work().rstrip() + "\n")
     path = os.path.join(out, "report.md")
     with open(path, "w") as f:
         f.write("\n".join(L))
