@@ -46,9 +46,13 @@ apt_opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o "Dir::Etc::SourceParts=
           -o "Dir::Cache=$tmp/cache" -o Debug::NoLocking=1 -o Acquire::Languages=none
           -o APT::Sandbox::User=root)
 log "apt-get download wabt=$WABT_VERSION libc6=$WABT_LIBC_VERSION ($WABT_SUITE)"
-apt-get "${apt_opts[@]}" update -qq
+apt-get "${apt_opts[@]}" update -qq ||
+    { log "apt-get update of $WABT_SUITE from $mirror failed"; exit 1; }
 ( cd "$tmp/debs" &&
-  apt-get "${apt_opts[@]}" download -qq "wabt=$WABT_VERSION" "libc6=$WABT_LIBC_VERSION" )
+  apt-get "${apt_opts[@]}" download -qq "wabt=$WABT_VERSION" "libc6=$WABT_LIBC_VERSION" ) ||
+    { log "cannot download the pinned packages: the mirror keeps only the current version of" \
+          "each, so a pin in module/versions.env may need updating to what" \
+          "'apt-cache policy' of $WABT_SUITE lists (with its new SHA-256)"; exit 1; }
 
 check() { # file sha256
     local got; got=$(sha256sum "$1" | cut -d' ' -f1)
