@@ -798,7 +798,8 @@ typedef struct afmpeg_pool_options {
 /* Fills *opts with the defaults, as AFMPEG_POOL_OPTIONS_INIT does. */
 AFMPEG_API void afmpeg_pool_options_init(afmpeg_pool_options *opts);
 
-/* Constructor. `opts` may be NULL. Any thread. */
+/* Constructor. `opts` may be NULL. Fails as afmpeg_new() does (AFMPEG_ENOTSUP on a CPU older than
+ * x86-64-v2). Any thread. */
 AFMPEG_API int afmpeg_pool_new(afmpeg_pool **out, const afmpeg_pool_options *opts);
 
 /* Runs a job on a free instance, as afmpeg_run_ex() does on a runtime. Thread-safe. */
