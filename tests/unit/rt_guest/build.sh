@@ -3,7 +3,8 @@
 # rt_guest.h (wasm2c, module name "guest") in the directory given as the only argument.
 # The generated files are build products: never commit them.
 #   usage: tests/unit/rt_guest/build.sh OUTDIR
-#   environment: CLANG (default clang-19), WASM2C (default wasm2c)
+#   environment: CLANG (default clang-19), WASM2C (default: the module's wasm2c, module/wabt.sh;
+#   lib/rt implements that version's runtime ABI)
 set -eu
 if [ $# -ne 1 ]; then
     echo "usage: $0 OUTDIR" >&2
@@ -12,7 +13,7 @@ fi
 out=$1
 src=$(dirname "$0")/guest.c
 CLANG=${CLANG:-clang-19}
-WASM2C=${WASM2C:-wasm2c}
+WASM2C=${WASM2C:-$("$(dirname "$0")/../../../module/wabt.sh")/bin/wasm2c}
 
 mkdir -p "$out"
 # No libc and no WASI: the guest needs nothing but its own code and one host import.
