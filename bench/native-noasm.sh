@@ -27,7 +27,7 @@ done
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo none; }
 key=$( { cat "$0" "$here/../scripts/native-deps.sh";
          cat "$mod/versions.env" "$mod/ffmpeg.conf";
-         find "$mod/patches" -type f -print0 | sort -z | xargs -0 cat;
+         find "$mod/patches/ffmpeg" -type f -print0 | sort -z | xargs -0 cat;
          gcc --version | head -n1; g++ --version | head -n1; pkgver libc6-dev; } |
        sha256sum | cut -c1-16)
 dir=$CACHE/native-noasm-$key

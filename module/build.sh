@@ -76,6 +76,11 @@ build_wasm() {
     log "openh264"
     cp -a "$CACHE/src/$OPENH264_PKG" "$work/openh264"
     cp "$here/openh264/platform-wasi.mk" "$work/openh264/build/"
+    # Guest-only wasm SIMD kernels (#if __wasm_simd128__): the native no-asm build needs none.
+    local p
+    for p in "$here"/patches/openh264/*.patch; do
+        patch -s -p1 -d "$work/openh264" < "$p"
+    done
     ( cd "$work/openh264"
       make -s -j"$JOBS" OS=wasi ARCH=wasm32 USE_ASM=No USE_STACK_PROTECTOR=No \
           CC="$WCC" CXX="$WCXX" AR=llvm-ar-19 \
@@ -87,7 +92,6 @@ build_wasm() {
 
     log "ffmpeg: configure"
     cp -a "$CACHE/src/$FFMPEG_PKG" "$work/ffmpeg"
-    local p
     for p in "$here"/patches/ffmpeg/*.patch; do
         patch -s -p1 -d "$work/ffmpeg" < "$p"
     done

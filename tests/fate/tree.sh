@@ -3,9 +3,10 @@
 # its directory.
 #
 # The tree is FFmpeg from the module's Debian source package (module/versions.env, fetched by
-# module/fetch.sh into $CACHE/src), with the module's patches, configured with the module's own
-# configure arguments (module/ffmpeg.conf) less those that only make sense for the wasm cross
-# build, and compiled for the host with gcc, without any asm. So:
+# module/fetch.sh into $CACHE/src), with the module's FFmpeg patches (its openh264 ones are
+# guest-only), configured with the module's own configure arguments (module/ffmpeg.conf) less
+# those that only make sense for the wasm cross build, and compiled for the host with gcc,
+# without any asm. So:
 #   - FATE's CONFIG_* dependencies see exactly the module's component list: tests for codecs,
 #     formats, filters and protocols the module does not have are not in `make fate-list`;
 #   - its own ffmpeg/ffprobe are the native no-asm side of the comparison (run.sh);
@@ -38,7 +39,7 @@ done
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo none; }
 key=$( { cat "$0" "$here/../../scripts/native-deps.sh";
          cat "$mod/versions.env" "$mod/ffmpeg.conf";
-         find "$mod/patches" -type f -print0 | sort -z | xargs -0 cat;
+         find "$mod/patches/ffmpeg" -type f -print0 | sort -z | xargs -0 cat;
          gcc --version | head -n1; g++ --version | head -n1; pkgver libc6-dev; } |
        sha256sum | cut -c1-16)
 mkdir -p "$CACHE"
