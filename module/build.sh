@@ -57,9 +57,7 @@ build_wasm() {
     local work=$wasm_dir/work prefix=$wasm_dir/prefix
     rm -rf "$wasm_dir"; mkdir -p "$work" "$prefix/include" "$prefix/lib/pkgconfig"
     "$here/fetch.sh" "$CACHE/src"
-    # -msimd128: clang vectorises loops to WebAssembly SIMD, which wasm2c lowers to x86 SIMD
-    # through simde (bench/README.md: what it buys the encoders).
-    local WCC="clang-19 --target=wasm32-wasi -msimd128" WCXX="clang++-19 --target=wasm32-wasi -msimd128"
+    local WCC="clang-19 $WASM_CFLAGS" WCXX="clang++-19 $WASM_CFLAGS"  # ffmpeg.conf says why
     local COMPAT="-I$here/compat/include -D_WASI_EMULATED_SIGNAL"
 
     log "zlib"
