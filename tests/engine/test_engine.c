@@ -98,17 +98,29 @@ static void test_transcode_host_directory(void **state)
     check_h264_aac_mp4(path);
 }
 
-/* -f framemd5 with bitexact flags: the sandbox must equal Debian's native ffmpeg exactly. */
-static void check_decode_parity(const char *name)
+/* -f framemd5 with bitexact flags: the sandbox must equal Debian's native ffmpeg exactly. With
+ * a scale filter VF, native runs its C code (-cpuflags 0), which the guest's swscale kernels
+ * (module/patches/ffmpeg/0002) must match byte for byte. */
+static void check_parity(const char *name, const char *vf)
 {
-    char *native = sh_capture("cd %s && ffmpeg -nostdin -v error -threads 1 -flags +bitexact "
-                              "-fflags +bitexact -i %s -map 0:v -f framemd5 -", media_dir, name);
+    char *native = sh_capture("cd %s && ffmpeg -nostdin -v error -threads 1 %s -flags +bitexact "
+                              "-fflags +bitexact -i %s -map 0:v %s%s -f framemd5 -", media_dir,
+                              vf ? "-cpuflags 0" : "", name, vf ? "-vf " : "", vf ? vf : "");
     assert_non_null(native);
     afmpeg_fs *fs;
     assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
     put_media(fs, name, name);
-    const char *argv[] = {"ffmpeg", "-nostdin", "-v", "error", "-flags", "+bitexact", "-fflags",
-                          "+bitexact", "-i", name, "-map", "0:v", "-f", "framemd5", "-", NULL};
+    const char *argv[20] = {"ffmpeg", "-nostdin", "-v", "error", "-flags", "+bitexact",
+                            "-fflags", "+bitexact", "-i", name, "-map", "0:v"};
+    int n = 12;
+    if (vf) {
+        argv[n++] = "-vf";
+        argv[n++] = vf;
+    }
+    argv[n++] = "-f";
+    argv[n++] = "framemd5";
+    argv[n++] = "-";
+    argv[n] = NULL;
     afmpeg_result *res = run(fs, argv);
     assert_int_equal(afmpeg_result_exit_code(res), 0);
     char *a = frame_lines(native), *b = frame_lines(afmpeg_result_stdout(res, NULL));
@@ -121,9 +133,21 @@ static void check_decode_parity(const char *name)
     afmpeg_fs_free(fs);
 }
 
-static void test_decode_parity_h264(void **state) { (void)state; check_decode_parity("h264_aac.mp4"); }
-static void test_decode_parity_hevc(void **state) { (void)state; check_decode_parity("hevc.mkv"); }
-static void test_decode_parity_vp9(void **state) { (void)state; check_decode_parity("vp9.webm"); }
+static void test_decode_parity_h264(void **state) { (void)state; check_parity("h264_aac.mp4", NULL); }
+static void test_decode_parity_hevc(void **state) { (void)state; check_parity("hevc.mkv", NULL); }
+static void test_decode_parity_vp9(void **state) { (void)state; check_parity("vp9.webm", NULL); }
+/* 320x240 to 200x150: a multi-tap vertical filter (yuv2planeX); to 200x240: one tap
+ * (yuv2plane1); both to 8-bit yuv420p. */
+static void test_scale_parity_vertical(void **state)
+{
+    (void)state;
+    check_parity("h264_aac.mp4", "scale=200:150,format=yuv420p");
+}
+static void test_scale_parity_horizontal(void **state)
+{
+    (void)state;
+    check_parity("h264_aac.mp4", "scale=200:240,format=yuv420p");
+}
 
 static void test_bad_option_and_missing_input(void **state)
 {
@@ -503,6 +527,8 @@ int main(void)
         cmocka_unit_test(test_transcode_in_memory),
         cmocka_unit_test(test_transcode_host_directory),
         cmocka_unit_test(test_decode_parity_h264),
+        cmocka_unit_test(test_scale_parity_vertical),
+        cmocka_unit_test(test_scale_parity_horizontal),
         cmocka_unit_test(test_decode_parity_hevc),
         cmocka_unit_test(test_decode_parity_vp9),
         cmocka_unit_test(test_bad_option_and_missing_input),
