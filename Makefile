@@ -110,7 +110,8 @@ test-unit: $(UNIT_TESTS)
 
 test: deps
 	$(MAKE) test-build
-	AFMPEG_CLI=$(BUILD)/afmpeg tests/run.sh tests/header/run.sh $(UNIT_TESTS) $(ENGINE_TESTS) \
+	AFMPEG_CLI=$(BUILD)/afmpeg tests/run.sh tests/header/run.sh $(UNIT_TESTS) tests/unit/kernels.sh \
+	    $(ENGINE_TESTS) \
 	    $(HARDENING_TESTS) \
 	    tests/cli/components.sh tests/cli/run.sh tests/cli/verbs.sh
 

@@ -11,10 +11,11 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS_MODULE="clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-19-dev-wasm32
   libc++abi-19-dev-wasm32 libsimde-dev debian-archive-keyring gcc make dpkg-dev python3
   pkg-config"
-# Tests: Debian's native ffmpeg makes test media and is the reference for decode parity; cmocka
+# Tests: Debian's native ffmpeg makes test media and is the reference for decode parity; g++
+# compiles the kernel checks (tests/unit/kernels.sh) and the native openh264 of the FATE tree; cmocka
 # is the test library (its summary lines are what CI reads); valgrind for the leak tier;
 # libclang-rt-19-dev has clang-19's libFuzzer and sanitizer runtimes for the fuzz target.
-PKGS_TEST="ffmpeg libcmocka-dev valgrind libclang-rt-19-dev"
+PKGS_TEST="ffmpeg g++ libcmocka-dev valgrind libclang-rt-19-dev"
 # jansson: the JSON parser for ffprobe's output (probe) and the CLI's --json (docs/dependencies.md).
 PKGS_LIB="libjansson-dev"
 
