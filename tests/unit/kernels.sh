@@ -5,19 +5,18 @@
 # The kernels are compiled only for the guest, so the bench and decode-parity tests see them
 # only through whole encodes. Here each kernel is taken from its patched source file (the block
 # under `#if defined(__wasm_simd128__)`) and the C it replaces from the unpatched one (the same
-# Debian sources the build fetched into $CACHE/src), both compiled for the host with simde's
-# implementation of <wasm_simd128.h>, and run side by side. openh264's SAD 8x8..16x16 and SATD
-# 4x4 and swscale's yuv2planeX_8_c/yuv2plane1_8_c are checked here; the H.264 decoder's chroma
-# and full-pel kernels are C templates, checked by the decode-parity tests instead.
+# pinned Debian sources the build uses, which module/fetch.sh puts in $CACHE/src if missing), both
+# compiled for the host with simde's implementation of <wasm_simd128.h>, and run side by side.
+# openh264's SAD 8x8..16x16 and SATD 4x4 and swscale's yuv2planeX_8_c/yuv2plane1_8_c are checked
+# here; the H.264 decoder's chroma and full-pel kernels are C templates, checked by the
+# decode-parity tests instead.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 mod=$here/../../module
 . "$mod/versions.env"
 CACHE=${AFMPEG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/afmpeg}
 src=$CACHE/src
-for d in "$src/$OPENH264_PKG" "$src/$FFMPEG_PKG"; do
-    [ -d "$d" ] || { echo "kernels: no $d (make fetches the sources)"; echo "0 passed, 1 failed"; exit 1; }
-done
+"$mod/fetch.sh" "$src" >&2 || { echo "kernels: cannot fetch the sources"; echo "0 passed, 1 failed"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
