@@ -7,9 +7,9 @@
 # under `#if defined(__wasm_simd128__)`) and the C it replaces from the unpatched one (the same
 # pinned Debian sources the build uses, which module/fetch.sh puts in $CACHE/src if missing), both
 # compiled for the host with simde's implementation of <wasm_simd128.h>, and run side by side.
-# openh264's SAD 8x8..16x16 and SATD 4x4 and swscale's yuv2planeX_8_c/yuv2plane1_8_c are checked
-# here; the H.264 decoder's chroma and full-pel kernels are C templates, checked by the
-# decode-parity tests instead.
+# Checked: openh264's SAD 8x8..16x16 and SATD 4x4, swscale's yuv2planeX_8_c/yuv2plane1_8_c, the
+# H.264 decoder's 8-wide chroma MC and full-pel copies (their C is FFmpeg's templates, included
+# at 8 bits).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 mod=$here/../../module
@@ -31,24 +31,28 @@ copy() { # copy PKG FILE...
     cp -a "$work/orig/$pkg" "$work/patched/$pkg"
 }
 copy "$OPENH264_PKG" codec/common/src/sad_common.cpp codec/encoder/core/src/sample.cpp
-copy "$FFMPEG_PKG" libswscale/output.c
+copy "$FFMPEG_PKG" libswscale/output.c libavcodec/h264chroma.c libavcodec/h264qpel.c
 patch -s -p1 -d "$work/patched/$OPENH264_PKG" < "$mod/patches/openh264/0001-wasm-simd-sad-satd.patch"
-patch -s -p1 -d "$work/patched/$FFMPEG_PKG" < "$mod/patches/ffmpeg/0002-wasm-simd-swscale-vertical-output.patch"
+for p in 0002-wasm-simd-swscale-vertical-output 0003-wasm-simd-h264-chroma-mc8-and-copies; do
+    patch -s -p1 -d "$work/patched/$FFMPEG_PKG" < "$mod/patches/ffmpeg/$p.patch"
+done
 printf '#define SIMDE_ENABLE_NATIVE_ALIASES\n#include <simde/wasm/simd128.h>\n' > "$work/shim/wasm_simd128.h"
-# libavutil/common.h (for av_clip_uint8) wants the header configure writes; x86 values.
+# FFmpeg's headers want the ones configure writes: x86 values for libavutil/avconfig.h, and an
+# empty config.h (every ARCH_/HAVE_ test false: the templates' plain C).
 mkdir -p "$work/shim/libavutil"
 printf '#define AV_HAVE_BIGENDIAN 0\n#define AV_HAVE_FAST_UNALIGNED 1\n' > "$work/shim/libavutil/avconfig.h"
+: > "$work/shim/config.h"
 
 # Cut the functions out: extract FILE NAME... prints each named function of FILE (signature to its
-# closing brace); wasm FILE prints the first `#if defined(__wasm_simd128__)` block of FILE without
-# its include and namespace lines.
+# closing brace); wasm FILE prints the first `#if defined(__wasm_simd128__)` block of FILE (to its
+# #else or #endif) without its include and namespace lines.
 cat > "$work/cut.py" <<'EOF'
 import re, sys
 mode, path, names = sys.argv[1], sys.argv[2], sys.argv[3:]
 text = open(path).read()
 if mode == "wasm":
     start = text.index("#if defined(__wasm_simd128__)")
-    end = text.index("\n#else", start)
+    end = min(i for i in (text.find("\n#else", start), text.find("\n#endif", start)) if i >= 0)
     for line in text[start:end].splitlines()[1:]:
         if not re.match(r"\s*(#include <wasm_simd128.h>|} // namespace|namespace \w+ \{)", line):
             print(line)
@@ -83,11 +87,19 @@ sads="WelsSampleSad8x8_c WelsSampleSad16x8_c WelsSampleSad8x16_c WelsSampleSad16
     cut extract "$o/codec/common/src/sad_common.cpp" $sads
     cut extract "$o/codec/encoder/core/src/sample.cpp" WelsSampleSatd4x4_c
     cut extract "$f/libswscale/output.c" yuv2planeX_8_c yuv2plane1_8_c
+    echo '#define BIT_DEPTH 8'
+    echo '#include "libavcodec/h264chroma_template.c"'
+    echo '#undef BIT_DEPTH'
+    echo '#define pixeltmp int16_t'
+    echo '#define BIT_DEPTH 8'
+    echo '#include "libavcodec/h264qpel_template.c"'
     echo '}'
     echo 'namespace simd {'
     cut wasm "$p/codec/common/src/sad_common.cpp"
     cut wasm "$p/codec/encoder/core/src/sample.cpp"
     cut wasm "$q/libswscale/output.c"
+    cut wasm "$q/libavcodec/h264chroma.c"
+    cut wasm "$q/libavcodec/h264qpel.c"
     echo '}'
     cat "$here/kernels_main.inc"
 } > "$work/kernels.cpp"
