@@ -133,7 +133,11 @@ static void check_parity(const char *name, const char *vf)
     afmpeg_fs_free(fs);
 }
 
-static void test_decode_parity_h264(void **state) { (void)state; check_parity("h264_aac.mp4", NULL); }
+static void test_decode_parity_h264(void **state)
+{
+    (void)state;
+    check_parity("h264_aac.mp4", NULL);
+}
 static void test_decode_parity_hevc(void **state) { (void)state; check_parity("hevc.mkv", NULL); }
 static void test_decode_parity_vp9(void **state) { (void)state; check_parity("vp9.webm", NULL); }
 /* 320x240 to 200x150: a multi-tap vertical filter (yuv2planeX); to 200x240: one tap

@@ -16,7 +16,9 @@ mod=$here/../../module
 . "$mod/versions.env"
 CACHE=${AFMPEG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/afmpeg}
 src=$CACHE/src
-"$mod/fetch.sh" "$src" >&2 || { echo "kernels: cannot fetch the sources"; echo "0 passed, 1 failed"; exit 1; }
+if ! "$mod/fetch.sh" "$src" >&2; then
+    echo "kernels: cannot fetch the sources"; echo "0 passed, 1 failed"; exit 1
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -32,15 +34,19 @@ copy() { # copy PKG FILE...
 }
 copy "$OPENH264_PKG" codec/common/src/sad_common.cpp codec/encoder/core/src/sample.cpp
 copy "$FFMPEG_PKG" libswscale/output.c libavcodec/h264chroma.c libavcodec/h264qpel.c
-patch -s -p1 -d "$work/patched/$OPENH264_PKG" < "$mod/patches/openh264/0001-wasm-simd-sad-satd.patch"
+# The kernel patches (ffmpeg's 0001 is not a kernel: it touches a file not copied here).
+patch -s -p1 -d "$work/patched/$OPENH264_PKG" \
+    < "$mod/patches/openh264/0001-wasm-simd-sad-satd.patch"
 for p in 0002-wasm-simd-swscale-vertical-output 0003-wasm-simd-h264-chroma-mc8-and-copies; do
     patch -s -p1 -d "$work/patched/$FFMPEG_PKG" < "$mod/patches/ffmpeg/$p.patch"
 done
-printf '#define SIMDE_ENABLE_NATIVE_ALIASES\n#include <simde/wasm/simd128.h>\n' > "$work/shim/wasm_simd128.h"
+printf '#define SIMDE_ENABLE_NATIVE_ALIASES\n#include <simde/wasm/simd128.h>\n' \
+    > "$work/shim/wasm_simd128.h"
 # FFmpeg's headers want the ones configure writes: x86 values for libavutil/avconfig.h, and an
 # empty config.h (every ARCH_/HAVE_ test false: the templates' plain C).
 mkdir -p "$work/shim/libavutil"
-printf '#define AV_HAVE_BIGENDIAN 0\n#define AV_HAVE_FAST_UNALIGNED 1\n' > "$work/shim/libavutil/avconfig.h"
+printf '#define AV_HAVE_BIGENDIAN 0\n#define AV_HAVE_FAST_UNALIGNED 1\n' \
+    > "$work/shim/libavutil/avconfig.h"
 : > "$work/shim/config.h"
 
 # Cut the functions out: extract FILE NAME... prints each named function of FILE (signature to its
