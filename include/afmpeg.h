@@ -344,7 +344,7 @@ AFMPEG_API int afmpeg_stats(afmpeg_runtime *rt, afmpeg_runtime_stats *out);
 
 /* What a runtime's module is: its FFmpeg and what it was built with. */
 typedef struct afmpeg_module_info {
-    const char *ffmpeg_version;  /* as `ffmpeg -version` says, e.g. "5.1.9-0+deb12u1" */
+    const char *ffmpeg_version;  /* as `ffmpeg -version` says, e.g. "5.1.9" */
     /* FFmpeg's own words for the licence of the build: "LGPL version 2.1 or later", or
      * "GPL version 2 or later" for the GPL variant (docs/build.md). */
     const char *license;
