@@ -81,12 +81,14 @@ extern "C" {
  * Version
  * ------------------------------------------------------------------------------------------ */
 
-#define AFMPEG_VERSION_MAJOR 0
-#define AFMPEG_VERSION_MINOR 1
+/* MAJOR changes only with an incompatible change of this API or ABI (and the shared library's
+ * soname, libafmpeg.so.MAJOR, with it); MINOR when something is added. */
+#define AFMPEG_VERSION_MAJOR 1
+#define AFMPEG_VERSION_MINOR 0
 #define AFMPEG_VERSION_PATCH 0
-#define AFMPEG_VERSION "0.1.0"
+#define AFMPEG_VERSION "1.0.0"
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH; compare with afmpeg_version_number(). */
-#define AFMPEG_VERSION_NUMBER 1000
+#define AFMPEG_VERSION_NUMBER 1000000
 
 /* The library's AFMPEG_VERSION_NUMBER, to check that header and library match. Any thread. */
 AFMPEG_API int afmpeg_version_number(void);
