@@ -1018,6 +1018,18 @@ static void test_stderr_tail(void **state)
     afm_stderr_summary(&r, tail, sizeof tail);
     assert_int_equal(strlen(tail), TAIL_MAX);
     assert_true((unsigned char)tail[0] == 0xc3);
+    /* 3-byte characters, where a cut TAIL_MAX bytes from the end lands inside one: the tail
+     * starts at the next character instead. */
+    len = 0;
+    while (len < 2999) {
+        memcpy(text + len, "\xe2\x82\xac", 3);
+        len += 3;
+    }
+    text[len++] = '\n';
+    r.err.len = len;
+    afm_stderr_summary(&r, tail, sizeof tail);
+    assert_int_equal(strlen(tail), TAIL_MAX - 1);
+    assert_true((unsigned char)tail[0] == 0xe2);
     r.err.len = 0;
     afm_stderr_summary(&r, tail, sizeof tail);
     assert_string_equal(tail, "");
