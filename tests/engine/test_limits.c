@@ -542,6 +542,76 @@ static void test_pool_runs_in_parallel(void **state)
     afmpeg_close(pool, AFMPEG_CLOSE_WAIT);
 }
 
+/* Callers waiting for an instance get it in the order they arrived. Each waiter's job writes
+ * to stderr (an unknown selftest kind) while it holds the one instance, and notes its turn from
+ * the output callback, which runs inside the job: the notes are in the order the jobs ran. */
+typedef struct turn_taker {
+    afmpeg_runtime *rt;
+    int id;
+    _Atomic int *next_turn;
+    int turn, err;
+} turn_taker;
+
+static int note_turn(const void *data, size_t len, void *payload)
+{
+    (void)data;
+    (void)len;
+    turn_taker *t = payload;
+    if (t->turn < 0)
+        t->turn = atomic_fetch_add(t->next_turn, 1);
+    return 0;
+}
+
+static void *run_in_turn(void *arg)
+{
+    turn_taker *t = arg;
+    afmpeg_fs *own;
+    if (afmpeg_fs_new_memory(&own))
+        return NULL;
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.on_stderr = note_turn;
+    o.output_payload = t;
+    const char *argv[] = {"afmpeg-selftest", "say-something", NULL};
+    afmpeg_result *res = NULL;
+    t->err = afmpeg_run(t->rt, own, argv, &o, &res);
+    afmpeg_result_free(res);
+    afmpeg_fs_free(own);
+    return NULL;
+}
+
+static void test_queue_order(void **state)
+{
+    (void)state;
+    afmpeg_runtime_options po = AFMPEG_RUNTIME_OPTIONS_INIT;
+    po.instances = 1;
+    afmpeg_runtime *pool;
+    assert_int_equal(afmpeg_new(&po, &pool), AFMPEG_OK);
+    afmpeg_cancel_token *tok;
+    assert_int_equal(afmpeg_cancel_token_new(&tok), AFMPEG_OK);
+    pool_worker busy = {pool, "spin", tok, 0, 0};
+    pthread_t tb, t[4];
+    assert_int_equal(pthread_create(&tb, NULL, pool_job, &busy), 0);
+    assert_true(wait_for_pool(pool, 1, 0));
+    _Atomic int next_turn;
+    atomic_init(&next_turn, 0);
+    turn_taker w[4];
+    for (int i = 0; i < 4; i++) { /* each one queued before the next arrives */
+        w[i] = (turn_taker){pool, i, &next_turn, -1, -1};
+        assert_int_equal(pthread_create(&t[i], NULL, run_in_turn, &w[i]), 0);
+        assert_true(wait_for_pool(pool, 1, (unsigned)i + 1));
+    }
+    afmpeg_cancel_token_cancel(tok);
+    pthread_join(tb, NULL);
+    assert_int_equal(busy.err, AFMPEG_ECANCELLED);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].err, AFMPEG_OK);
+        assert_int_equal(w[i].turn, i);
+    }
+    afmpeg_cancel_token_free(tok);
+    afmpeg_close(pool, AFMPEG_CLOSE_WAIT);
+}
+
 /* Closing with AFMPEG_CLOSE_WAIT lets the running job run to its own end and turns the queued
  * caller away at once. */
 static void test_close_waits(void **state)
@@ -623,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_open_files_limit),
         cmocka_unit_test(test_bad_limits),
         cmocka_unit_test(test_pool_runs_in_parallel),
+        cmocka_unit_test(test_queue_order),
         cmocka_unit_test(test_close_waits),
         cmocka_unit_test(test_pool_close_cancels),
     };
