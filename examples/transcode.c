@@ -39,7 +39,7 @@ int main(int argc, char **argv)
     afmpeg_runtime *rt = NULL;   /* prepare once, keep for the life of the process */
     afmpeg_fs *fs = NULL;        /* one filesystem per job */
     afmpeg_result *res = NULL;
-    int err = afmpeg_new(&rt, NULL);
+    int err = afmpeg_new(NULL, &rt);
     if (!err)
         err = afmpeg_fs_new_memory(&fs);
     if (!err)
@@ -48,7 +48,7 @@ int main(int argc, char **argv)
     const char *cmd[] = {"ffmpeg", "-hide_banner", "-v", "error", "-i", "/in", "-c:v",
                          "libopenh264", "-b:v", "600k", "-c:a", "aac", "/out.mp4", NULL};
     if (!err)
-        err = afmpeg_run(rt, fs, cmd, &res);
+        err = afmpeg_run(rt, fs, cmd, NULL, &res);
     if (err) {
         fprintf(stderr, "afmpeg: %s\n", afmpeg_last_error());
     } else if (afmpeg_result_exit_code(res) != 0) {
@@ -72,6 +72,6 @@ int main(int argc, char **argv)
     }
     afmpeg_result_free(res);
     afmpeg_fs_free(fs);
-    afmpeg_close(rt);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
     return err ? 1 : 0;
 }
