@@ -36,7 +36,7 @@ expect decoders h264 hevc vp8 vp9 mpeg4 mjpeg png webp aac mp3float opus vorbis 
 expect encoders libopenh264 aac png mjpeg flac pcm_s16le rawvideo wrapped_avframe srt subrip \
     webvtt mov_text
 expect filters scale format fps setpts asetpts trim atrim aresample aformat volume amix concat \
-    overlay pad crop xfade split asplit thumbnail select null anull cropdetect blackdetect \
+    overlay pad crop xfade split asplit thumbnail select null anull bbox blackdetect \
     silencedetect ebur128
 expect bsfs h264_mp4toannexb hevc_mp4toannexb aac_adtstoasc
 expect protocols file pipe
