@@ -181,31 +181,6 @@ static int parse_opts(const char *args, const char *end, crop_opts *o, char *err
 
 /* ---- rewriting a graph ----------------------------------------------------------------------- */
 
-typedef struct buf {
-    char *s;
-    size_t n, cap;
-    int oom;
-} buf;
-
-static void put(buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->n + n + 1) * 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
 static const char *skip_ws(const char *p)
 {
     return p + strspn(p, " \t\r\n");
@@ -224,8 +199,8 @@ static const char *skip_labels(const char *p)
 
 /* Walks a graph (graph.c has the grammar; it has been checked). With c, writes it to out with
  * each cropdetect replaced by bbox and its options kept in c; without, only checks the options.
- * Returns the number of cropdetects, or -1 with err set. */
-static int walk(const char *text, afm_crop *c, buf *out, char *err, size_t cap)
+ * Returns the number of cropdetects, or -1 with err set (or AFMPEG_ENOMEM). */
+static int walk(const char *text, afm_crop *c, FILE *out, char *err, size_t cap)
 {
     const char *p = skip_ws(text), *copied = text;
     int found = 0;
@@ -252,22 +227,15 @@ static int walk(const char *text, afm_crop *c, buf *out, char *err, size_t cap)
             found++;
             if (c) {
                 crop_opts *v = realloc(c->opts, (c->n_opts + 1) * sizeof *v);
-                if (!v) {
-                    out->oom = 1;
-                    return found;
-                }
+                if (!v)
+                    return AFMPEG_ENOMEM;
                 c->opts = v;
                 c->opts[c->n_opts] = o;
                 c->opts[c->n_opts].enable = NULL; /* points into the text being replaced */
-                char repl[64];
-                int len = snprintf(repl, sizeof repl, TAG "%zu=min_val=%d", c->n_opts++,
-                                   o.min_val);
-                put(out, copied, (size_t)(name - copied));
-                put(out, repl, (size_t)len);
-                if (o.enable) {
-                    put(out, ":", 1);
-                    put(out, o.enable, o.enable_len);
-                }
+                fprintf(out, "%.*s" TAG "%zu=min_val=%d", (int)(name - copied), copied,
+                        c->n_opts++, o.min_val);
+                if (o.enable)
+                    fprintf(out, ":%.*s", (int)o.enable_len, o.enable);
                 copied = args_end;
             }
         }
@@ -277,7 +245,7 @@ static int walk(const char *text, afm_crop *c, buf *out, char *err, size_t cap)
         p++;
     }
     if (c)
-        put(out, copied, strlen(copied));
+        fputs(copied, out);
     return found;
 }
 
@@ -298,19 +266,20 @@ int afm_crop_prepare(afm_strv *argv, afm_crop **out)
             continue;
         if (!strstr(argv->v[i], "cropdetect"))
             continue;
-        buf b = {0};
-        char err[160];
-        int n = walk(argv->v[i], c, &b, err, sizeof err);
-        if (b.oom) {
-            free(b.s);
+        char err[160], *text = NULL;
+        size_t len;
+        FILE *out = open_memstream(&text, &len);
+        int n = out ? walk(argv->v[i], c, out, err, sizeof err) : AFMPEG_ENOMEM;
+        if ((out && fclose(out)) || n == AFMPEG_ENOMEM) {
+            free(text);
             afm_crop_free(c);
             return AFMPEG_ENOMEM;
         }
-        if (n > 0) { /* (n < 0 cannot be: the command was checked) */
+        if (n > 0) { /* (n == -1 cannot be: the command was checked) */
             free(argv->v[i]);
-            argv->v[i] = b.s;
+            argv->v[i] = text;
         } else {
-            free(b.s);
+            free(text);
         }
     }
     if (c->n_opts)
