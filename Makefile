@@ -10,9 +10,19 @@
 #   make fuzz       the libFuzzer target for FUZZ_SECONDS (default 60)
 #   make fate       FFmpeg's FATE (no samples), native no-asm and through the sandbox; fate-fast:
 #                   the CI subset
+#   make MODULE=gpl ...  the same targets with the GPL module (x264, --enable-gpl; docs/build.md)
+#                   in build-gpl/; make MODULE=gpl test-gpl: its own checks (tests/cli/gpl.sh)
 CC      ?= cc
 CFLAGS  ?= -O2 -g
+# lgpl: the default module (ffmpeg.conf); gpl: with module/gpl/gpl.conf, built apart.
+MODULE  ?= lgpl
+ifeq ($(MODULE),lgpl)
 BUILD   ?= build
+else ifeq ($(MODULE),gpl)
+BUILD   ?= build-gpl
+else
+$(error MODULE is lgpl or gpl, not $(MODULE))
+endif
 ifeq ($(SAN),1)
 BUILD   := $(BUILD)-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -45,7 +55,7 @@ $(WABT)/.stamp: module/wabt.sh module/versions.env
 
 # The FFmpeg module: built (or found in the cache) by module/build.sh, linked in as the default.
 $(MODULE_STAMP): $(wildcard module/* module/*/* module/*/*/* module/*/*/*/*)
-	module/build.sh $(BUILD)/module
+	module/build.sh $(BUILD)/module $(MODULE)
 module: $(MODULE_STAMP)
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) | $(MODULE_STAMP) $(WABT)/.stamp
@@ -117,6 +127,16 @@ test: deps
 
 test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(HARDENING_TESTS) $(BUILD)/afmpeg
 
+# The GPL module's own checks (make MODULE=gpl test-gpl): libx264 with CRF through the sandbox,
+# read back by Debian's ffmpeg; --enable-gpl there and not in the default build (built too);
+# the job cases, whose cropdetect runs as itself there.
+test-gpl: deps
+	@[ "$(MODULE)" = gpl ] || { echo "test-gpl: run it as make MODULE=gpl test-gpl" >&2; exit 2; }
+	$(MAKE) $(BUILD)/afmpeg $(BUILD)/tests/test_jobs
+	$(MAKE) MODULE=lgpl BUILD=build SAN= build/afmpeg
+	AFMPEG_CLI=$(BUILD)/afmpeg AFMPEG_DEFAULT_CLI=build/afmpeg tests/run.sh tests/cli/gpl.sh \
+	    $(BUILD)/tests/test_jobs
+
 # The unit and engine suites under valgrind (memcheck, definite leaks are errors). Host-directory
 # tests skip there: valgrind 3.19 does not know openat2, and afmpeg will not run unjailed.
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
@@ -126,11 +146,12 @@ test-valgrind: deps
 	    $(HARDENING_TESTS)
 
 # The libFuzzer target (clang-19, built by tests/fuzz/run.sh): mutated media through ffprobe and
-# a short decode in the sandbox, for FUZZ_SECONDS on a seed corpus it generates. It links the
+# a short decode in the sandbox, for FUZZ_SECONDS on a seed corpus it generates (the default
+# module, whatever MODULE says). It links the
 # plain library (gcc's ASan in build-san cannot mix with clang's runtime).
 FUZZ_SECONDS ?= 60
 fuzz: deps
-	$(MAKE) SAN= BUILD=build build/libafmpeg.a
+	$(MAKE) SAN= MODULE=lgpl BUILD=build build/libafmpeg.a
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # FFmpeg's own test suite (FATE, the tests that need no samples) on a native no-asm build of the
@@ -159,6 +180,6 @@ bench: deps
 	    --reps $(BENCH_REPS) --warmup $(BENCH_WARMUP) --only "$(BENCH_ONLY)"
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-gpl build-gpl-san
 
-.PHONY: all deps demo module test test-build test-unit test-valgrind bench fuzz clean
+.PHONY: all deps demo module test test-build test-gpl test-unit test-valgrind bench fuzz clean

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# module/build.sh OUTDIR
+# module/build.sh OUTDIR [lgpl|gpl]
 #
-# Builds the guest module and leaves OUTDIR pointing at its native objects:
+# Builds the guest module and leaves OUTDIR pointing at its native objects. lgpl (the default)
+# is the LGPL module ffmpeg.conf describes; gpl adds module/gpl/gpl.conf (x264, --enable-gpl),
+# cached apart (wasm-gpl-<key>, native-gpl-<key>). The stages:
 #   1. fetch   the pinned Debian source packages (versions.env)            -> $CACHE/src
 #   2. wasm    zlib, openh264, FFmpeg for wasm32-wasi; ffmpeg + ffprobe
 #              linked as one multi-call module (afmpeg.wasm)               -> $CACHE/wasm-<key>
@@ -15,12 +17,19 @@ set -euo pipefail
 # must not inherit the outer make's flags, jobserver or directory messages.
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:?usage: module/build.sh OUTDIR}
+out=${1:?usage: module/build.sh OUTDIR [lgpl|gpl]}
+MODULE=${2:-lgpl}
 . "$here/versions.env"
 . "$here/ffmpeg.conf"
 CACHE=${AFMPEG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/afmpeg}
 JOBS=${JOBS:-$(nproc)}
 log() { echo "module: $*" >&2; }
+MODULE_CONFIGURE_ARGS=()
+case $MODULE in
+    lgpl) tag= ;;
+    gpl)  tag=-gpl; . "$here/gpl/gpl.conf" ;;
+    *)    log "MODULE is lgpl or gpl, not '$MODULE'"; exit 1 ;;
+esac
 
 for tool in clang-19 wasm-ld-19 llvm-ar-19 gcc python3; do
     command -v "$tool" >/dev/null || { log "missing $tool: run scripts/install-deps.sh"; exit 1; }
@@ -33,11 +42,18 @@ wabt_dir=$("$here/wabt.sh")
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo none; }
 
 # ---- keys --------------------------------------------------------------------------------------
-wasm_key=$( { cat "$here/versions.env" "$here/ffmpeg.conf" "$here/build.sh";
+# The GPL module's inputs (the lines of versions.env naming x264, module/gpl/) are left out of
+# the default module's key, so a change to them rebuilds only the GPL module.
+gpl_inputs() {
+    [ "$MODULE" = lgpl ] && return
+    echo "$MODULE"; grep -i x264 "$here/versions.env"
+    find "$here/gpl" -type f -print0 | sort -z | xargs -0 cat
+}
+wasm_key=$( { grep -vi x264 "$here/versions.env"; cat "$here/ffmpeg.conf" "$here/build.sh";
               find "$here/patches" "$here/compat" "$here/openh264" "$here/multicall" -type f \
                    -print0 | sort -z | xargs -0 cat;
               pkgver clang-19; pkgver lld-19; pkgver wasi-libc; pkgver libclang-rt-19-dev-wasm32;
-              pkgver libc++-19-dev-wasm32; } | hash_of)
+              pkgver libc++-19-dev-wasm32; gpl_inputs; } | hash_of)
 # The native stage depends on the wasm, the translator (and its runtime header), the rewriter, the
 # host compiler and simde (wasm2c lowers SIMD to it).
 # -fstack-clash-protection: a large native frame probes its pages in order, so running out of
@@ -49,14 +65,14 @@ NATIVE_CFLAGS="-O2 -march=$HOST_MARCH -fPIC -fvisibility=hidden -fno-strict-alia
 NATIVE_UNITS=24
 native_key=$( { echo "$wasm_key"; cat "$here/membase.py"; echo "$NATIVE_CFLAGS $NATIVE_UNITS";
                 basename "$wabt_dir"; gcc --version | head -n1; pkgver libsimde-dev; } | hash_of)
-wasm_dir=$CACHE/wasm-$wasm_key
-native_dir=$CACHE/native-$native_key
+wasm_dir=$CACHE/wasm$tag-$wasm_key
+native_dir=$CACHE/native$tag-$native_key
 
 # ---- stage 1+2: the wasm module ------------------------------------------------------------------
 build_wasm() {
     local work=$wasm_dir/work prefix=$wasm_dir/prefix
     rm -rf "$wasm_dir"; mkdir -p "$work" "$prefix/include" "$prefix/lib/pkgconfig"
-    "$here/fetch.sh" "$CACHE/src"
+    "$here/fetch.sh" "$CACHE/src" "$MODULE"
     local WCC="clang-19 $WASM_CFLAGS" WCXX="clang++-19 $WASM_CFLAGS"  # ffmpeg.conf says why
     local COMPAT="-I$here/compat/include -D_WASI_EMULATED_SIGNAL"
 
@@ -88,6 +104,8 @@ build_wasm() {
     # Its .pc names libstdc++; the wasm C++ runtime is libc++/libc++abi.
     sed -i 's/-lstdc++/-lc++ -lc++abi/; s/-lpthread//' "$prefix/lib/pkgconfig/openh264.pc"
 
+    [ "$MODULE" = lgpl ] || module_libs "$work" "$prefix" "$WCC"  # gpl.conf: x264
+
     log "ffmpeg: configure"
     cp -a "$CACHE/src/$FFMPEG_PKG" "$work/ffmpeg"
     for p in "$here"/patches/ffmpeg/*.patch; do
@@ -95,6 +113,7 @@ build_wasm() {
     done
     local args=()
     mapfile -t args < <(ffmpeg_configure_args)
+    args+=("${MODULE_CONFIGURE_ARGS[@]}")
     ( cd "$work/ffmpeg"
       PKG_CONFIG_PATH="$prefix/lib/pkgconfig" PKG_CONFIG_LIBDIR="$prefix/lib/pkgconfig" \
       ./configure "${args[@]}" --prefix="$prefix" \

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# fetch.sh SRCDIR — fetches the pinned Debian source packages into SRCDIR (one directory each,
-# named <pkg>-<upstream version>), unless already there. apt verifies the archive signatures and
-# dpkg-source verifies each file against the signed .dsc.
+# fetch.sh SRCDIR [lgpl|gpl] — fetches the pinned Debian source packages into SRCDIR (one
+# directory each, named after the package), unless already there: FFmpeg, openh264 and zlib, and
+# for the GPL module also x264. apt verifies the archive signatures and dpkg-source verifies each
+# file against the signed .dsc.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.env"
-src=${1:?usage: fetch.sh SRCDIR}
+src=${1:?usage: fetch.sh SRCDIR [lgpl|gpl]}
+module=${2:-lgpl}
 mkdir -p "$src"
 
 fetch() { # pkg version
@@ -30,3 +32,6 @@ fetch() { # pkg version
 fetch "$FFMPEG_PKG" "$FFMPEG_VERSION"
 fetch "$OPENH264_PKG" "$OPENH264_VERSION"
 fetch "$ZLIB_PKG" "$ZLIB_VERSION"
+if [ "$module" = gpl ]; then
+  fetch "$X264_PKG" "$X264_VERSION"
+fi

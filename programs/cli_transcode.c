@@ -33,8 +33,12 @@ static void usage(FILE *f)
             "                  ratio (-2: an even size, which H.264 needs)\n"
             "  --bitrate B     video bit rate, e.g. 800k or 2M\n"
             "  --abitrate B    audio bit rate, e.g. 128k\n"
-            "  --crf N         constant quality: refused, as no encoder in the sandbox\n"
-            "                  has it (libopenh264 is the only H.264 one); use --bitrate\n"
+            "  --crf N         constant quality (0-51, lower is better) with libx264,\n"
+            "                  which only the GPL build of afmpeg has (make MODULE=gpl);\n"
+            "                  libopenh264 has none: use --bitrate there\n"
+            "  --preset P      libx264's speed/size trade-off: ultrafast, superfast,\n"
+            "                  veryfast, faster, fast, medium (its default), slow,\n"
+            "                  slower, veryslow, placebo (GPL build only)\n"
             "  --start S       start S seconds into IN (seconds or [HH:]MM:SS)\n"
             "  --duration D    write D seconds of OUT\n"
             "  --print-argv    print the ffmpeg command line instead of running it,\n"
@@ -44,8 +48,8 @@ static void usage(FILE *f)
             "\n"
             "Codecs: FFmpeg's defaults for OUT's extension, except where the sandbox\n"
             "lacks those encoders: .mp4 .m4v .mov .3gp .mkv .ts .avi get libopenh264\n"
-            "video and AAC audio. With a copied stream, --start starts at the keyframe\n"
-            "before S.\n"
+            "video (libx264 with --crf or --preset, in the GPL build) and AAC audio.\n"
+            "With a copied stream, --start starts at the keyframe before S.\n"
             "\n"
             "Files: ffmpeg sees only DIR (the current directory, or -C DIR) and can\n"
             "read or write nothing outside it, so IN and OUT must be inside DIR;\n"
@@ -63,10 +67,15 @@ static void usage(FILE *f)
 static const char *const h264_aac_exts[] = {"mp4", "m4v", "mov",  "3gp", "mkv",
                                             "ts",  "m2ts", "mts", "avi", NULL};
 
-/* Encoders with a constant-quality "crf" option; none of them is in the module today, but a
- * module built with one would take --crf without a change here. */
+/* Encoders with a constant-quality "crf" option: libx264 in the GPL module (make MODULE=gpl);
+ * a module built with another would take --crf without a change here. */
 static const char *const crf_encoders[] = {"libx264", "libx265", "libvpx", "libvpx-vp9",
                                            "libaom-av1", "libsvtav1", NULL};
+
+/* x264's presets (x264_preset_names). */
+static const char *const x264_presets[] = {"ultrafast", "superfast", "veryfast", "faster",
+                                           "fast", "medium", "slow", "slower", "veryslow",
+                                           "placebo", NULL};
 
 static int in_list(const char *const *list, const char *s)
 {
@@ -392,7 +401,7 @@ static void print_summary(const char *out, const char *out_host, const afmpeg_re
 /* ---- the verb ---- */
 
 typedef struct options {
-    const char *in, *out, *vcodec, *acodec, *scale, *bitrate, *abitrate, *crf;
+    const char *in, *out, *vcodec, *acodec, *scale, *bitrate, *abitrate, *crf, *preset;
     double start, duration;
     int has_start, has_duration, print_argv, verbose;
 } options;
@@ -401,7 +410,7 @@ typedef struct options {
 static int parse(int argc, char **argv, options *o)
 {
     static const cli_opt opts[] = {
-        {"--vcodec", 1}, {"--acodec", 1},   {"--scale", 1},       {"--crf", 1},
+        {"--vcodec", 1}, {"--acodec", 1},   {"--scale", 1},       {"--crf", 1}, {"--preset", 1},
         {"--bitrate", 1}, {"--abitrate", 1}, {"--start", 1},      {"--duration", 1},
         {"--print-argv", 0}, {"--verbose", 0}, {"-v", 0}, {"--help", 0}, {"-h", 0}, {NULL, 0},
     };
@@ -445,6 +454,13 @@ static int parse(int argc, char **argv, options *o)
             if (cli_parse_count(verb, name, value, 0, 63, &crf))
                 return EXIT_USAGE;
             o->crf = value;
+        } else if (!strcmp(name, "--preset")) {
+            if (!in_list(x264_presets, value)) {
+                cli_error(verb, "--preset needs one of libx264's presets (ultrafast ... medium ... "
+                          "placebo), not '%s'", value);
+                return EXIT_USAGE;
+            }
+            o->preset = value;
         } else if (!strcmp(name, "--start")) {
             if (cli_parse_seconds(verb, name, value, &o->start))
                 return EXIT_USAGE;
@@ -467,21 +483,55 @@ static int parse(int argc, char **argv, options *o)
     return 0;
 }
 
-/* Fills in the default codecs and checks the flags against them. 0, or an exit status. */
-static int settle_codecs(options *o)
+/* Whether the module has an encoder: a command that needs it, checked against the module. */
+static int has_encoder(afmpeg_runtime *rt, const char *name)
+{
+    afmpeg_command *cmd;
+    int yes = 0;
+    if (afmpeg_command_new(&cmd) == AFMPEG_OK) {
+        yes = afmpeg_command_add_input(cmd, "/in", NULL) == AFMPEG_OK &&
+              afmpeg_command_add_output(cmd, "/out.mkv", NULL) == AFMPEG_OK &&
+              afmpeg_command_output_codec(cmd, 0, AFMPEG_MEDIA_VIDEO, name) == AFMPEG_OK &&
+              afmpeg_command_validate(cmd, rt) == AFMPEG_OK;
+        afmpeg_command_free(cmd);
+    }
+    return yes;
+}
+
+/* Fills in the default codecs and checks the flags against them and the module (rt). 0, or an
+ * exit status. */
+static int settle_codecs(options *o, afmpeg_runtime *rt)
 {
     char ext[16];
     cli_extension(o->out, ext, sizeof ext);
+    /* x264 (--crf, --preset) is in the GPL module only. */
+    int quality = o->crf || o->preset;
+    int x264_named = o->vcodec && !strcmp(o->vcodec, "libx264");
+    int x264 = (quality || x264_named) && has_encoder(rt, "libx264");
+    if (x264_named && !x264) {
+        cli_error(verb, "--vcodec libx264: x264 is only in the GPL build of afmpeg (make "
+                  "MODULE=gpl); this one has libopenh264");
+        return EXIT_USAGE;
+    }
     if (in_list(h264_aac_exts, ext)) {
         if (!o->vcodec)
-            o->vcodec = "libopenh264";
+            o->vcodec = quality && x264 ? "libx264" : "libopenh264";
         if (!o->acodec)
             o->acodec = "aac";
     }
     int vcopy = o->vcodec && !strcmp(o->vcodec, "copy");
-    if (vcopy && (o->scale || o->bitrate || o->crf)) {
+    if (vcopy && (o->scale || o->bitrate || o->crf || o->preset)) {
         cli_error(verb, "%s needs the video re-encoded, not --vcodec copy",
-                  o->scale ? "--scale" : o->bitrate ? "--bitrate" : "--crf");
+                  o->scale ? "--scale" : o->bitrate ? "--bitrate" : o->crf ? "--crf" : "--preset");
+        return EXIT_USAGE;
+    }
+    if (o->preset && !(o->vcodec && !strcmp(o->vcodec, "libx264"))) {
+        if (!x264)
+            cli_error(verb, "--preset: x264's presets are only in the GPL build of afmpeg (make "
+                      "MODULE=gpl)");
+        else
+            cli_error(verb, "--preset is libx264's: not for --vcodec %s", o->vcodec ? o->vcodec
+                                                                                   : "(default)");
         return EXIT_USAGE;
     }
     if (o->abitrate && o->acodec && !strcmp(o->acodec, "copy")) {
@@ -491,9 +541,13 @@ static int settle_codecs(options *o)
     /* FFmpeg ignores an option its encoder lacks, with a warning nobody reads: a --crf that
      * cannot work is refused instead of silently giving the encoder's default quality. */
     if (o->crf && !(o->vcodec && in_list(crf_encoders, o->vcodec))) {
-        if (o->vcodec && !strcmp(o->vcodec, "libopenh264"))
+        if (o->vcodec && !strcmp(o->vcodec, "libopenh264") && x264)
+            cli_error(verb, "--crf: libopenh264 has no CRF (constant quality); use --vcodec "
+                      "libx264, or --bitrate");
+        else if (o->vcodec && !strcmp(o->vcodec, "libopenh264"))
             cli_error(verb, "--crf: the embedded libopenh264 has no CRF (constant quality); use "
-                      "--bitrate");
+                      "--bitrate, or the GPL build of afmpeg (make MODULE=gpl), whose libx264 "
+                      "has it");
         else if (o->vcodec)
             cli_error(verb, "--crf: the encoder %s has no CRF (constant quality); use --bitrate",
                       o->vcodec);
@@ -534,6 +588,8 @@ static int build(const options *o, const paths *p, afmpeg_command **out)
     }
     if (!err && o->crf)
         err = afmpeg_command_output_option(cmd, ou, "crf", o->crf);
+    if (!err && o->preset)
+        err = afmpeg_command_output_option(cmd, ou, "preset", o->preset);
     if (!err && o->bitrate)
         err = afmpeg_command_output_option(cmd, ou, "b:v", o->bitrate);
     if (!err && o->abitrate)
@@ -561,29 +617,28 @@ int cli_transcode(const cli_globals *g, int argc, char **argv)
     int status = parse(argc, argv, &o);
     if (status)
         return status < 0 ? 0 : status;
-    status = settle_codecs(&o);
-    if (status)
-        return status;
     paths p;
-    status = resolve_paths(g, o.in, o.out, &p);
-    if (status) {
-        paths_free(&p);
-        return status;
-    }
-
     afmpeg_command *cmd = NULL;
     afmpeg_fs *fs = NULL;
     afmpeg_result *res = NULL;
     cli_session s;
-    int have_session = 0, err = build(&o, &p, &cmd);
-    if (err) {
-        status = cli_report(verb, NULL, err);
-        goto done;
-    }
+    int have_session = 0, err;
+    memset(&p, 0, sizeof p);
+    /* The runtime first: the codecs are settled against the module (x264 or not). */
     status = cli_session_begin(&s, g, verb);
     if (status)
         goto done;
     have_session = 1;
+    status = settle_codecs(&o, s.rt);
+    if (!status)
+        status = resolve_paths(g, o.in, o.out, &p);
+    if (status)
+        goto done;
+    err = build(&o, &p, &cmd);
+    if (err) {
+        status = cli_report(verb, &s, err);
+        goto done;
+    }
 
     if (o.print_argv) {
         /* Checked against the module too, so that what is printed runs. */

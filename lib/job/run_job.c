@@ -10,6 +10,7 @@
 #include "core/errors.h"
 #include "fs/overlay.h"
 #include "job/command.h"
+#include "job/crop.h"
 #include "job/progress.h"
 #include "probe/probe.h"
 
@@ -37,10 +38,20 @@ static int need_filters(afmpeg_runtime *rt, const char *graph_text, const char *
         afm_graph_free(&g);
         return 0;
     }
-    int r = 1;
-    for (size_t i = 0; i < g.filters.n && r == 1; i++)
-        r = need_component(rt, AFM_FILTER, g.filters.v[i], where);
+    int r = 1, crop = 0;
+    for (size_t i = 0; i < g.filters.n && r == 1; i++) {
+        /* A module without cropdetect runs bbox in its place (crop.c). */
+        if (!strcmp(g.filters.v[i], "cropdetect") && (r = afm_crop_emulated(rt)) != 0)
+            crop = r == 1;
+        else
+            r = need_component(rt, AFM_FILTER, g.filters.v[i], where);
+    }
     afm_graph_free(&g);
+    char why[256];
+    if (r == 1 && crop && afm_crop_check(graph_text, why, sizeof why)) {
+        afm_error(AFMPEG_EINVAL, "%s: %s", where, why);
+        r = 0;
+    }
     return r;
 }
 
@@ -132,6 +143,7 @@ typedef struct report {
     afmpeg_measurement *m;
     size_t n_m, cap_m;
     afm_strv strings;        /* owns the measurements' strings */
+    afm_crop *crop;          /* bbox run in cropdetect's place, or NULL */
     char ebur_section[32];   /* inside ebur128's summary: its current section, else "" */
     int in_ebur_summary;
     afm_lines lines;
@@ -344,6 +356,12 @@ static void output_stream_line(report *r, const char *line)
 static void report_line(report *r, const char *line)
 {
     const char *msg;
+    char crop_msg[256];
+    if (afm_crop_line(r->crop, line, crop_msg, sizeof crop_msg)) {
+        if (crop_msg[0])
+            measurement_line(r, "cropdetect", crop_msg);
+        return;
+    }
     const char *filter = analysis_filter(line, &msg);
     if (filter) {
         r->in_ebur_summary = !strcmp(filter, "ebur128") && !strncmp(msg, "Summary:", 8);
@@ -592,6 +610,8 @@ int afmpeg_run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
     afm_run_hooks hooks = {0};
     afmpeg_fs *overlay = NULL;
     report rep = {0};
+    if (afm_crop_emulated(rt) == 1)
+        err = afm_crop_prepare(&argv, &rep.crop);
     afm_progress prog;
     afmpeg_progress_fn on_progress = opts ? opts->on_progress : NULL;
     const char **run_argv = (const char **)argv.v;
@@ -653,6 +673,7 @@ int afmpeg_run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
     if (run_argv != (const char **)argv.v)
         free(run_argv);
     free(rep.m);
+    afm_crop_free(rep.crop);
     afm_strv_free(&rep.strings);
     free(rep.streams);
     afm_strv_free(&argv);

@@ -201,8 +201,13 @@ check "transcode: an unknown codec is a usage error naming it, no file left" \
     bash -c "[ $status -eq 2 ] && [ \"\$(wc -l < err.txt)\" -eq 1 ] &&
     grep -q '^afmpeg transcode: .*nosuchcodec' err.txt && [ ! -e bad.mp4 ]"
 run "$cli" transcode in.mp4 crf.mp4 --crf 23
-check "transcode --crf with libopenh264 is refused, not ignored" \
-    fails_with 2 "the embedded libopenh264 has no CRF (constant quality); use --bitrate"
+if "$cli" ffmpeg -hide_banner -version | grep -q -- --enable-gpl; then  # make MODULE=gpl
+    check "transcode --crf takes libx264 in the GPL build" \
+        bash -c "[ $status -eq 0 ] && grep -aq 'crf=23.0' crf.mp4"
+else
+    check "transcode --crf with libopenh264 is refused, not ignored, naming the GPL build" \
+        fails_with 2 "has no CRF (constant quality); use --bitrate, or the GPL build of afmpeg"
+fi
 run "$cli" transcode in.mp4 br.mp4 --bitrate 100k --duration 1
 check "transcode --bitrate 100k lowers the bit rate" bash -c "[ $status -eq 0 ] &&
     [ \"\$(ffprobe -v error -select_streams v:0 -show_entries stream=bit_rate -of csv=p=0 br.mp4)\" \

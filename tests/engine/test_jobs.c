@@ -433,6 +433,24 @@ static void expect_line(afmpeg_fs *fs, afmpeg_result *res, const char *argv_text
             }
             fail_msg("no measurement %s %s %s", w[2], w[3], w[4]);
         }
+    } else if (!strcmp(k, "measurement-at") || !strcmp(k, "measurement-count")) {
+        /* FILTER KEY TIME VALUE: the row at that time (to 0.5 ms) has the value;
+         * FILTER KEY N: there are N rows */
+        int at = !strcmp(k, "measurement-at"), count = 0;
+        const afmpeg_measurement *hit = NULL;
+        for (size_t i = 0; i < afmpeg_result_measurement_count(res); i++) {
+            const afmpeg_measurement *m = afmpeg_result_measurement(res, i);
+            if (strcmp(m->filter, w[2]) || strcmp(m->key, w[3]))
+                continue;
+            count++;
+            if (at && fabs(m->time - atof(w[4])) <= 0.0005)
+                hit = m;
+        }
+        if (at && (!hit || strcmp(hit->value, w[5])))
+            fail_msg("measurement %s %s at %s is %s, want %s", w[2], w[3], w[4],
+                     hit ? hit->value : "missing", w[5]);
+        if (!at && count != atoi(w[4]))
+            fail_msg("%d measurements %s %s, want %s", count, w[2], w[3], w[4]);
     } else if (!strcmp(k, "native")) {
         expect_native(fs, res, atoi(w[2]));
     } else {
@@ -848,6 +866,50 @@ static void test_url_like_paths(void **state)
     afmpeg_fs_free(fs);
 }
 
+/* cropdetect on either module: the GPL one runs it, the LGPL one runs bbox in its place
+ * (lib/job/crop.c) and refuses what that route cannot do, naming the GPL module. */
+static void test_cropdetect_route(void **state)
+{
+    afmpeg_fs *fs;
+    assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
+    put_fixture(fs, "letterbox.mp4");
+    afmpeg_command *cmd;
+    assert_int_equal(afmpeg_command_new(&cmd), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_add_input(cmd, "letterbox.mp4", NULL), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_add_output(cmd, "-", NULL), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_output_format(cmd, 0, "null"), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_output_filter(cmd, 0, AFMPEG_MEDIA_VIDEO,
+                                                  "cropdetect@c=limit=0.1"), AFMPEG_OK);
+    afmpeg_result *res;
+    assert_int_equal(afmpeg_run_job(rt, fs, cmd, NULL, &res), AFMPEG_OK);
+    assert_int_equal(afmpeg_result_exit_code(res), 0);
+    const char *err = afmpeg_result_stderr(res, NULL);
+    int emulated = strstr(err, "[bbox@afm_cropdetect_0 @ ") != NULL;
+    assert_true(emulated || strstr(err, "[cropdetect@c @ "));
+    fprintf(stderr, "cropdetect runs as %s\n", emulated ? "bbox (LGPL module)" : "itself");
+    afmpeg_result_free(res);
+
+    static const char *const refused[] = {"cropdetect=max_outliers=2", "cropdetect=foo=1",
+                                          "cropdetect=limit=24/255"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        assert_int_equal(afmpeg_command_output_filter(cmd, 0, AFMPEG_MEDIA_VIDEO, refused[i]),
+                         AFMPEG_OK);
+        int r = afmpeg_command_validate(cmd, rt);
+        if (!emulated && i == 0) {
+            assert_int_equal(r, AFMPEG_OK);
+            continue;
+        }
+        if (emulated) {
+            assert_int_equal(r, AFMPEG_EINVAL);
+            assert_non_null(strstr(afmpeg_last_error(), "cropdetect"));
+            if (i == 0)
+                assert_non_null(strstr(afmpeg_last_error(), "MODULE=gpl"));
+        }
+    }
+    afmpeg_command_free(cmd);
+    afmpeg_fs_free(fs);
+}
+
 /* The concat list lives on the job's overlay: the caller's filesystem gets nothing new, and the
  * guest cannot write into the overlay. */
 static void test_overlay_private(void **state)
@@ -980,6 +1042,7 @@ int main(void)
         cmocka_unit_test(test_input_checks),
         cmocka_unit_test(test_url_like_paths),
         cmocka_unit_test(test_overlay_private),
+        cmocka_unit_test(test_cropdetect_route),
         cmocka_unit_test(test_instances_run_job),
         cmocka_unit_test(test_shared_command),
     };

@@ -26,6 +26,10 @@ $ff -f lavfi -i color=black:size=320x240:rate=25:duration=1 -f lavfi -i testsrc2
 # Letterboxed: a 320x176 picture with 32-pixel black bars above and below.
 $ff -f lavfi -i testsrc2=size=320x176:rate=25:duration=1 -vf pad=320:240:0:32:black \
     -c:v libx264 -pix_fmt yuv420p letterbox.mp4
+# A box that changes: 1 s letterboxed (320x176 at 0,32), then 1 s pillarboxed (224x240 at 48,0).
+$ff -f lavfi -i testsrc2=size=320x176:rate=25:duration=1 -f lavfi -i testsrc2=size=224x240:rate=25:duration=1 \
+    -filter_complex "[0:v]pad=320:240:0:32:black[a];[1:v]pad=320:240:48:0:black[b];[a][b]concat=n=2:v=1:a=0[v]" \
+    -map "[v]" -c:v libx264 -pix_fmt yuv420p boxes.mp4
 # Raw inputs: 10 frames of 64x48 RGB24, 1 s of 44.1 kHz stereo s16le.
 $ff -f lavfi -i testsrc2=size=64x48:rate=25 -frames:v 10 -f rawvideo -pix_fmt rgb24 video.rgb
 $ff -f lavfi -i sine=frequency=440:sample_rate=44100:duration=1 -ac 2 -f s16le audio.pcm
