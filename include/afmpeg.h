@@ -8,19 +8,18 @@
  * Objects and their lifecycle
  * ---------------------------
  *   afmpeg_runtime   afmpeg_new()  ... afmpeg_run() ...  afmpeg_close()
- *                    The compiled module, prepared once. Keep it for the life of the process.
- *                    Thread-safe: any thread may call afmpeg_run() on it at any time; a runtime
- *                    runs one invocation at a time and other callers wait their turn.
+ *                    The compiled module, prepared once: build it at startup, share it across
+ *                    requests, close it at shutdown. Thread-safe: any thread may run jobs on it at
+ *                    any time. It runs `instances` jobs at once (afmpeg_runtime_options, default
+ *                    1); further callers wait their turn in arrival order.
  *   afmpeg_fs        afmpeg_fs_new_memory() / afmpeg_fs_new_hostdir() / afmpeg_fs_new_custom()
  *                    ... afmpeg_fs_free()
  *                    The only files a job can see. Thread-safe for the built-in kinds (an internal
  *                    lock); a custom one is as thread-safe as its callbacks.
- *   afmpeg_pool      afmpeg_pool_new() ... afmpeg_pool_run() ... afmpeg_pool_close()
- *                    N instances for running jobs in parallel; thread-safe like a runtime.
  *   afmpeg_result    made by afmpeg_run(), freed by afmpeg_result_free(). Owned by the caller;
  *                    not shared, so any one thread may read it.
- *   afmpeg_cancel_token  afmpeg_cancel_token_new() ... afmpeg_cancel() ... _free()
- *                    Owned by the caller; afmpeg_cancel() from any thread stops its jobs.
+ *   afmpeg_cancel_token  afmpeg_cancel_token_new() ... afmpeg_cancel_token_cancel() ... _free()
+ *                    Owned by the caller; cancelling it from any thread stops its jobs.
  *   afmpeg_command   afmpeg_command_new() ... setters ... afmpeg_run_job() ... _free()
  *                    A job described rather than spelled as an argv. Built by one thread; once
  *                    built, read-only and usable by many at once.
@@ -28,17 +27,31 @@
  *   afmpeg_frame_list    made by afmpeg_frames() / afmpeg_thumbnail(), freed by
  *                    afmpeg_frame_list_free(). Results are the caller's, like afmpeg_result.
  *
+ * Conventions
+ * -----------
+ *   Names     afmpeg_<verb> acts on a runtime (afmpeg_run, afmpeg_probe); every other call is
+ *             afmpeg_<object>_<verb> (afmpeg_fs_write_file, afmpeg_command_add_input).
+ *   Arguments the object acted on comes first; output parameters come last and are named out or
+ *             out_<what>. On failure an output pointer is set to NULL (or 0).
+ *   Options   a call that takes options takes a pointer to a versioned struct that may be NULL
+ *             for the defaults; there are no _ex variants. Initialise a struct with its _INIT
+ *             macro or its _init() function (the two give the same bytes) and set the fields you
+ *             need: fields are only ever appended, with the version raised.
+ *   Callbacks each says which thread calls it and what it may do. None may close the runtime or
+ *             free an object the running call uses.
+ *
  * Limits
  * ------
  * Guest memory, wall time, bytes written and open files are limited by default (see
- * afmpeg_runtime_options); a job that hits a limit fails alone and the runtime goes on.
+ * afmpeg_limits); a job that hits a limit fails alone and the runtime goes on.
  * afmpeg uses SIGSEGV/SIGBUS (chained to the application's handlers) and one real-time signal,
  * SIGRTMIN + 5 (tagged; others are passed on), to stop running guests: see docs/sandbox.md.
  *
  * Errors
  * ------
  * Functions return AFMPEG_OK (0) or a negative afmpeg_error. afmpeg_strerror() names a code in
- * words; afmpeg_last_error() gives the detailed message of the calling thread's last failure.
+ * words; afmpeg_last_error() gives the detailed message of the calling thread's last call: every
+ * public call that returns an afmpeg_error sets it when it fails and empties it when it succeeds.
  * The guest's own exit status is not an error: a job whose ffmpeg exits 1 returns AFMPEG_OK and
  * afmpeg_result_exit_code() == 1, with FFmpeg's message in afmpeg_result_stderr().
  *
@@ -68,12 +81,14 @@ extern "C" {
  * Version
  * ------------------------------------------------------------------------------------------ */
 
-#define AFMPEG_VERSION_MAJOR 0
-#define AFMPEG_VERSION_MINOR 1
+/* MAJOR changes only with an incompatible change of this API or ABI (and the shared library's
+ * soname, libafmpeg.so.MAJOR, with it); MINOR when something is added. */
+#define AFMPEG_VERSION_MAJOR 1
+#define AFMPEG_VERSION_MINOR 0
 #define AFMPEG_VERSION_PATCH 0
-#define AFMPEG_VERSION "0.1.0"
+#define AFMPEG_VERSION "1.0.0"
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH; compare with afmpeg_version_number(). */
-#define AFMPEG_VERSION_NUMBER 1000
+#define AFMPEG_VERSION_NUMBER 1000000
 
 /* The library's AFMPEG_VERSION_NUMBER, to check that header and library match. Any thread. */
 AFMPEG_API int afmpeg_version_number(void);
@@ -115,8 +130,9 @@ typedef enum afmpeg_error {
 AFMPEG_API const char *afmpeg_strerror(int err);
 /* The code's name, e.g. "AFMPEG_ENOMEM"; static storage. Any thread. */
 AFMPEG_API const char *afmpeg_errname(int err);
-/* The detailed message of the calling thread's last failed afmpeg call, or "" if none. Valid
- * until that thread's next afmpeg call. */
+/* The detailed message of the calling thread's last afmpeg call that returns an afmpeg_error:
+ * what failed and why, e.g. "in.mp4: no such file" (no function name); "" when that call
+ * succeeded. Valid until that thread's next afmpeg call. */
 AFMPEG_API const char *afmpeg_last_error(void);
 
 /* Why a guest stopped abnormally (afmpeg_result_trap()). */
@@ -184,9 +200,11 @@ typedef struct afmpeg_fs_dirent {
  * Errors are returned as negative POSIX errno values (-ENOENT, -EACCES, ...); afmpeg maps them to
  * the guest's errno. `payload` is the pointer given to afmpeg_fs_new_custom(). Handles returned
  * by open are opaque to afmpeg and passed back until close.
- * Callbacks may be called from whichever thread runs the job; at most one job at a time runs
- * per runtime, but one filesystem handed to jobs on several runtimes at once sees concurrent
- * calls.
+ * Callbacks are called from the thread that runs the job (the caller of afmpeg_run() and the
+ * other job calls) and from the thread calling an afmpeg_fs_* helper. One filesystem handed to
+ * several jobs at once (on a runtime with more than one instance, or on several runtimes) sees
+ * concurrent calls: the callbacks must then be thread-safe. They must not call into afmpeg
+ * with this filesystem or the runtime running the job.
  */
 typedef struct afmpeg_fs_ops {
     unsigned version; /* AFMPEG_FS_OPS_VERSION */
@@ -223,11 +241,12 @@ AFMPEG_API int afmpeg_fs_new_memory(afmpeg_fs **out);
 /* Constructor: the host directory `dir`, jailed to itself: the guest can read and write what is
  * below it and nothing else ("..", absolute paths and symlinks leading out are refused with
  * EACCES-like errors). The directory must exist. `dir` is copied. Any thread. */
-AFMPEG_API int afmpeg_fs_new_hostdir(afmpeg_fs **out, const char *dir);
+AFMPEG_API int afmpeg_fs_new_hostdir(const char *dir, afmpeg_fs **out);
 
 /* Constructor: a filesystem made of the caller's callbacks. `ops` is copied; `payload` is
  * borrowed until afmpeg_fs_free(), which calls ops->destroy(payload) if set. Any thread. */
-AFMPEG_API int afmpeg_fs_new_custom(afmpeg_fs **out, const afmpeg_fs_ops *ops, void *payload);
+AFMPEG_API int afmpeg_fs_new_custom(const afmpeg_fs_ops *ops, void *payload,
+                                    afmpeg_fs **out);
 
 /* Destructor. Must not be called while a job is using the filesystem. NULL is a no-op. */
 AFMPEG_API void afmpeg_fs_free(afmpeg_fs *fs);
@@ -256,12 +275,10 @@ AFMPEG_API int afmpeg_fs_stat_path(afmpeg_fs *fs, const char *path, afmpeg_fs_st
 
 typedef struct afmpeg_runtime afmpeg_runtime;
 
-#define AFMPEG_RUNTIME_OPTIONS_VERSION 1
-
-/* Limits. Every one is on by default; a runtime's options set its defaults, and a job's options
- * override them for that job. 0 always means "the default". */
-typedef struct afmpeg_runtime_options {
-    unsigned version;      /* AFMPEG_RUNTIME_OPTIONS_VERSION */
+/* Limits on one job. Every one is on by default: a runtime's limits are its jobs' defaults, and a
+ * job's own (afmpeg_job_options.limits) override them for that job, field by field. 0 always
+ * means "the default". */
+typedef struct afmpeg_limits {
     /* Largest linear memory a guest may grow to, in bytes (rounded down to 64 KiB pages, at
      * most 4 GiB). 0 means the default, 512 MiB. Past it, the guest's allocations fail. Below
      * what the module needs to start (about 11 MiB), jobs stop at once with AFMPEG_ELIMIT. */
@@ -274,22 +291,80 @@ typedef struct afmpeg_runtime_options {
     uint64_t output_limit;
     /* Files a job may have open at once. 0: 256. Past it the job stops with AFMPEG_ELIMIT. */
     unsigned max_open_files;
+} afmpeg_limits;
+
+#define AFMPEG_LIMITS_INIT {0, 0, 0, 0}
+
+#define AFMPEG_RUNTIME_OPTIONS_VERSION 1
+
+typedef struct afmpeg_runtime_options {
+    unsigned version;      /* AFMPEG_RUNTIME_OPTIONS_VERSION */
+    /*
+     * How many jobs the runtime runs at once, each on a guest instance of its own. 0 means 1,
+     * the default: one job at a time, others wait in arrival order. A job runs on one core, so
+     * for parallel work choose about the number of cores you give to media work; every running
+     * job holds its own guest memory (up to limits.memory_limit), so memory_limit * instances
+     * bounds the guest memory of the whole runtime. Instances are made per job and released
+     * after it: an idle runtime holds no guest memory. At most 1024.
+     */
+    unsigned instances;
+    afmpeg_limits limits;  /* the jobs' default limits */
 } afmpeg_runtime_options;
 
-#define AFMPEG_RUNTIME_OPTIONS_INIT {AFMPEG_RUNTIME_OPTIONS_VERSION, 0, 0, 0, 0}
+#define AFMPEG_RUNTIME_OPTIONS_INIT {AFMPEG_RUNTIME_OPTIONS_VERSION, 0, AFMPEG_LIMITS_INIT}
 
-/* Fills *opts with the defaults, as AFMPEG_RUNTIME_OPTIONS_INIT does. */
+/* Fills *opts with the defaults, as AFMPEG_RUNTIME_OPTIONS_INIT does. NULL is a no-op. */
 AFMPEG_API void afmpeg_runtime_options_init(afmpeg_runtime_options *opts);
 
 /* Constructor: prepares the embedded FFmpeg module (the expensive step: do it once and keep the
  * runtime). `opts` may be NULL for defaults; it is read during the call only. On failure *out is
- * NULL and afmpeg_last_error() says why: AFMPEG_ENOTSUP on an x86-64 CPU older than x86-64-v2
- * (SSE4.2; the module's native code needs it). Any thread. */
-AFMPEG_API int afmpeg_new(afmpeg_runtime **out, const afmpeg_runtime_options *opts);
+ * NULL and afmpeg_last_error() says why: AFMPEG_EINVAL for bad options, AFMPEG_ENOTSUP on an
+ * x86-64 CPU older than x86-64-v2 (SSE4.2; the module's native code needs it). Any thread. */
+AFMPEG_API int afmpeg_new(const afmpeg_runtime_options *opts, afmpeg_runtime **out);
 
-/* Destructor. Waits for a running job to finish; jobs still queued return AFMPEG_ECLOSED.
- * No other call may use `rt` after this returns. NULL is a no-op. */
-AFMPEG_API void afmpeg_close(afmpeg_runtime *rt);
+/* How afmpeg_close() treats jobs still running. */
+typedef enum afmpeg_close_mode {
+    AFMPEG_CLOSE_WAIT = 0,   /* let running jobs finish */
+    AFMPEG_CLOSE_CANCEL = 1  /* cancel them (they return AFMPEG_ECANCELLED) */
+} afmpeg_close_mode;
+
+/* Destructor. Jobs still waiting for an instance return AFMPEG_ECLOSED at once; running jobs
+ * finish or are cancelled as `mode` says; returns when none is left. New calls on `rt` made
+ * while it closes return AFMPEG_ECLOSED; no call may use `rt` after this returns. Must not be
+ * called from a callback of a job on `rt`. NULL is a no-op. */
+AFMPEG_API void afmpeg_close(afmpeg_runtime *rt, afmpeg_close_mode mode);
+
+typedef struct afmpeg_runtime_stats {
+    unsigned instances;    /* jobs the runtime runs at once */
+    unsigned running;      /* jobs running now */
+    unsigned queued;       /* callers waiting for an instance */
+    uint64_t idle_bytes;   /* host memory an idle instance holds (no guest memory) */
+} afmpeg_runtime_stats;
+
+/* A snapshot of the runtime's state into *out. Thread-safe. */
+AFMPEG_API int afmpeg_stats(afmpeg_runtime *rt, afmpeg_runtime_stats *out);
+
+/* What a runtime's module is: its FFmpeg and what it was built with. */
+typedef struct afmpeg_module_info {
+    const char *ffmpeg_version;  /* as `ffmpeg -version` says, e.g. "5.1.9" */
+    /* FFmpeg's own words for the licence of the build: "LGPL version 2.1 or later", or
+     * "GPL version 2 or later" for the GPL variant (docs/build.md). */
+    const char *license;
+    const char *configuration;   /* configure's arguments, as `ffmpeg -buildconf` gives them */
+    /* The components, NULL-terminated lists of the names ffmpeg's command line takes. */
+    const char *const *encoders;
+    const char *const *decoders;
+    const char *const *muxers;
+    const char *const *demuxers;
+    const char *const *filters;
+    const char *const *bsfs;
+    const char *const *protocols;
+} afmpeg_module_info;
+
+/* Describes the runtime's module into *out, owned by the runtime and valid until
+ * afmpeg_close(). The first call asks the module (a few short guest jobs, run as the runtime's
+ * jobs are); later calls return the same description. Thread-safe. */
+AFMPEG_API int afmpeg_module_info_get(afmpeg_runtime *rt, const afmpeg_module_info **out);
 
 /* ---------------------------------------------------------------------------------------------
  * Jobs
@@ -299,7 +374,7 @@ typedef struct afmpeg_result afmpeg_result;
 
 /*
  * A cancel token, owned by the caller. Hand it to one or more jobs (afmpeg_job_options.cancel);
- * afmpeg_cancel() from any thread, at any time, stops them: a job still queued returns
+ * afmpeg_cancel_token_cancel() from any thread, at any time, stops them: a job still queued returns
  * AFMPEG_ECANCELLED at once, a running one stops within milliseconds (also when the guest is in
  * a loop that never calls the host). Cancellation is sticky: a job started later with a cancelled
  * token returns AFMPEG_ECANCELLED without running. Thread-safe.
@@ -310,14 +385,16 @@ typedef struct afmpeg_cancel_token afmpeg_cancel_token;
 AFMPEG_API int afmpeg_cancel_token_new(afmpeg_cancel_token **out);
 /* Destructor. No job may be using the token. NULL is a no-op. */
 AFMPEG_API void afmpeg_cancel_token_free(afmpeg_cancel_token *token);
-/* Cancels every job using the token, now and later. Any thread, also from an output callback.
- * Not async-signal-safe (it takes locks): from a signal handler, wake a thread that calls it. */
-AFMPEG_API void afmpeg_cancel(afmpeg_cancel_token *token);
-/* 1 once afmpeg_cancel() was called on the token, else 0. Any thread. */
-AFMPEG_API int afmpeg_cancel_requested(const afmpeg_cancel_token *token);
+/* Cancels every job using the token, now and later. Any thread, also from a job's callbacks.
+ * Not async-signal-safe (it takes locks): from a signal handler, wake a thread that calls it.
+ * NULL is a no-op. */
+AFMPEG_API void afmpeg_cancel_token_cancel(afmpeg_cancel_token *token);
+/* 1 once the token was cancelled, else 0 (also for NULL). Any thread. */
+AFMPEG_API int afmpeg_cancel_token_is_cancelled(const afmpeg_cancel_token *token);
 
-/* Receives guest output as it is written. Return 0 to go on; non-zero makes the guest's write
- * fail (EIO). `data` is valid during the call only. */
+/* Receives guest output as it is written, on the thread that runs the job, while the job runs.
+ * Return 0 to go on; non-zero makes the guest's write fail (EIO). `data` is valid during the
+ * call only. It may cancel a token; it must not run jobs on, or close, the job's runtime. */
 typedef int (*afmpeg_output_fn)(const void *data, size_t len, void *payload);
 
 /* What a running ffmpeg reports about its progress (see afmpeg_job_options.on_progress). Values
@@ -336,43 +413,42 @@ typedef struct afmpeg_progress {
     int done;            /* 1 in that last call, else 0 */
 } afmpeg_progress;
 
-/* Receives progress, from the thread that runs the job, about twice a second and once at the
+/* Receives progress, on the thread that runs the job, about twice a second and once at the
  * end. `p` is valid during the call only. Return 0 to go on; non-zero cancels the job, which
- * then returns AFMPEG_ECANCELLED. The callback must not call into the same runtime. */
+ * then returns AFMPEG_ECANCELLED. It may cancel a token; it must not run jobs on, or close, the
+ * job's runtime. */
 typedef int (*afmpeg_progress_fn)(const afmpeg_progress *p, void *payload);
 
-/* Version 2 added on_progress and progress_payload. */
-#define AFMPEG_JOB_OPTIONS_VERSION 2
+#define AFMPEG_JOB_OPTIONS_VERSION 1
 
 typedef struct afmpeg_job_options {
     unsigned version;            /* AFMPEG_JOB_OPTIONS_VERSION */
-    /* The guest's standard input; borrowed for the duration of the call. NULL: empty. */
+    /* This job's limits; a 0 field takes the runtime's (see afmpeg_limits). */
+    afmpeg_limits limits;
+    /* Stops the job when cancelled; borrowed for the call. NULL: none. */
+    afmpeg_cancel_token *cancel;
+    /* The guest's standard input; borrowed for the duration of the call. NULL: empty. Used by
+     * afmpeg_run() only. */
     const void *stdin_data;
     size_t stdin_len;
-    /* Where standard output and error go. NULL: captured into the result. */
+    /* Where standard output and error go. NULL: captured into the result. Used by afmpeg_run()
+     * and afmpeg_run_job(); the library's own jobs (probe, frames) keep their output. */
     afmpeg_output_fn on_stdout;
     afmpeg_output_fn on_stderr;
     void *output_payload;        /* passed to on_stdout and on_stderr */
     /* Most bytes of standard error kept in the result (the tail is kept). 0: 1 MiB. */
     size_t stderr_limit;
-    /* Stops the job when cancelled; borrowed for the call. NULL: none. */
-    afmpeg_cancel_token *cancel;
-    /* This job's limits; 0 takes the runtime's (see afmpeg_runtime_options). */
-    uint64_t timeout_ms;
-    uint64_t memory_limit;
-    uint64_t output_limit;
-    unsigned max_open_files;
-    /* Version 2. Progress of an ffmpeg job (afmpeg_run_job(), and afmpeg_run() of an ffmpeg
-     * command line, where the fraction is always -1 since afmpeg does not know the inputs).
-     * Ignored by ffprobe jobs, afmpeg_probe() and afmpeg_frames(). NULL: none. */
+    /* Progress of an ffmpeg job (afmpeg_run_job(), and afmpeg_run() of an ffmpeg command line,
+     * where the fraction is always -1 since afmpeg does not know the inputs). Not called by
+     * ffprobe jobs, afmpeg_probe() and afmpeg_frames(). NULL: none. */
     afmpeg_progress_fn on_progress;
     void *progress_payload;
 } afmpeg_job_options;
 
 #define AFMPEG_JOB_OPTIONS_INIT                                                                \
-    {AFMPEG_JOB_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL}
+    {AFMPEG_JOB_OPTIONS_VERSION, AFMPEG_LIMITS_INIT, NULL, NULL, 0, NULL, NULL, NULL, 0, NULL, NULL}
 
-/* Fills *opts with the defaults, as AFMPEG_JOB_OPTIONS_INIT does. */
+/* Fills *opts with the defaults, as AFMPEG_JOB_OPTIONS_INIT does. NULL is a no-op. */
 AFMPEG_API void afmpeg_job_options_init(afmpeg_job_options *opts);
 
 /*
@@ -381,7 +457,7 @@ AFMPEG_API void afmpeg_job_options_init(afmpeg_job_options *opts);
  * argv:   NULL-terminated; argv[0] chooses the tool: "ffmpeg" or "ffprobe" (a path is allowed:
  *         its last component counts). Copied.
  * fs:     the job's filesystem, its root "/" and current directory. Borrowed for the call.
- * opts:   NULL for defaults.
+ * opts:   NULL for defaults; borrowed for the call.
  * out:    a new result the caller frees with afmpeg_result_free(), whenever the guest ran
  *         (AFMPEG_OK, AFMPEG_ETRAP, AFMPEG_ECANCELLED, AFMPEG_ETIMEDOUT, AFMPEG_ELIMIT); NULL
  *         when it did not.
@@ -391,13 +467,10 @@ AFMPEG_API void afmpeg_job_options_init(afmpeg_job_options *opts);
  * with the result holding the output so far; afmpeg_last_error() says what happened. The runtime
  * stays usable after all of these. Other errors are the host's (invalid argument, out of memory,
  * closed runtime) or a cancel before the job started (AFMPEG_ECANCELLED, no result).
- * Thread-safe: calls on one runtime run one at a time, in turn.
+ * Thread-safe: a runtime runs `instances` jobs at once; other calls wait their turn.
  */
 AFMPEG_API int afmpeg_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
-                          afmpeg_result **out);
-/* afmpeg_run() with job options. */
-AFMPEG_API int afmpeg_run_ex(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
-                             const afmpeg_job_options *opts, afmpeg_result **out);
+                          const afmpeg_job_options *opts, afmpeg_result **out);
 
 /* The guest's exit status (0 success); -1 if it was stopped (trap, cancel, deadline, limit). */
 AFMPEG_API int afmpeg_result_exit_code(const afmpeg_result *res);
@@ -516,16 +589,15 @@ typedef struct afmpeg_probe_result {
  * Returns AFMPEG_OK; AFMPEG_ENOENT when the file does not exist, AFMPEG_EISDIR for a directory,
  * AFMPEG_EACCES for a path leading outside `fs`, AFMPEG_EINVAL for an empty one; AFMPEG_EMEDIA
  * when ffprobe cannot read it (afmpeg_last_error() then ends with the tail of ffprobe's
- * message); or the errors of afmpeg_run_ex() (stopped, cancelled, closed). On error *out is NULL.
+ * message); or the errors of afmpeg_run() (stopped, cancelled, closed). On error *out is NULL.
+ * `opts` (may be NULL) gives the limits and the cancel token; output callbacks, stdin and
+ * on_progress are not used.
  * What is kept of hostile media is bounded: at most 4096 streams, 65536 chapters, 1024 tags per
  * container or stream, and 64 KiB per string.
  * Thread-safe, like afmpeg_run().
  */
 AFMPEG_API int afmpeg_probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
-                            afmpeg_probe_result **out);
-/* afmpeg_probe() with job options (limits, cancel token); output callbacks are not used. */
-AFMPEG_API int afmpeg_probe_ex(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
-                               const afmpeg_job_options *opts, afmpeg_probe_result **out);
+                            const afmpeg_job_options *opts, afmpeg_probe_result **out);
 /* Destructor. NULL is a no-op. */
 AFMPEG_API void afmpeg_probe_result_free(afmpeg_probe_result *probe);
 
@@ -657,7 +729,7 @@ AFMPEG_API int afmpeg_command_argv(const afmpeg_command *cmd, char ***out_argv,
 /*
  * Runs the command: checks it (afmpeg_command_validate() with the runtime), runs ffmpeg on `fs`,
  * and, when ffmpeg exits 0, describes each output that is a file (probing it) in the result.
- * Returns as afmpeg_run_ex() does: AFMPEG_OK whenever ffmpeg ran to its exit (see
+ * Returns as afmpeg_run() does: AFMPEG_OK whenever ffmpeg ran to its exit (see
  * afmpeg_result_exit_code()), the stop's error with a result when it was stopped, and other
  * errors (AFMPEG_EINVAL for a command that does not check out) with no result.
  * opts->on_progress gets the job's progress with a fraction when the length is known.
@@ -737,7 +809,7 @@ typedef struct afmpeg_frames_options {
 
 #define AFMPEG_FRAMES_OPTIONS_INIT {AFMPEG_FRAMES_OPTIONS_VERSION, AFMPEG_IMAGE_PNG, 0, 0, 0, 0, 0}
 
-/* Fills *opts with the defaults, as AFMPEG_FRAMES_OPTIONS_INIT does. */
+/* Fills *opts with the defaults, as AFMPEG_FRAMES_OPTIONS_INIT does. NULL is a no-op. */
 AFMPEG_API void afmpeg_frames_options_init(afmpeg_frames_options *opts);
 
 typedef struct afmpeg_frame {
@@ -757,9 +829,10 @@ typedef struct afmpeg_frame_list {
 /*
  * Takes frames from the first video stream of `path` in `fs` as `fo` says (NULL: defaults) into
  * memory; nothing is written to `fs`. Returns AFMPEG_OK with *out holding the frames (none when
- * `start` is past the end); AFMPEG_ENOENT, AFMPEG_EMEDIA (no video stream, or unreadable, with
- * FFmpeg's message in afmpeg_last_error()), AFMPEG_EINVAL for bad options, or afmpeg_run_ex()'s
- * errors. Thread-safe, like afmpeg_run().
+ * `start` is past the end); for the path, the errors of afmpeg_probe() (AFMPEG_ENOENT,
+ * AFMPEG_EISDIR, AFMPEG_EACCES, AFMPEG_EINVAL); AFMPEG_EMEDIA (no video stream, or unreadable,
+ * with FFmpeg's message in afmpeg_last_error()), AFMPEG_EINVAL for bad options, or afmpeg_run()'s
+ * errors. `opts` as for afmpeg_probe(). Thread-safe, like afmpeg_run().
  */
 AFMPEG_API int afmpeg_frames(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
                              const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
@@ -774,69 +847,6 @@ AFMPEG_API int afmpeg_thumbnail(afmpeg_runtime *rt, afmpeg_fs *fs, const char *p
                                 afmpeg_frame_list **out);
 /* Destructor. NULL is a no-op. */
 AFMPEG_API void afmpeg_frame_list_free(afmpeg_frame_list *list);
-
-/* ---------------------------------------------------------------------------------------------
- * Pool
- *
- * N instances of the one compiled module, for running jobs in parallel. A job takes any free
- * instance; beyond N, callers queue in arrival order. Instances are made per job and released
- * after it, so an idle pool holds no guest memory. Thread-safe, like a runtime.
- * ------------------------------------------------------------------------------------------ */
-
-typedef struct afmpeg_pool afmpeg_pool;
-
-#define AFMPEG_POOL_OPTIONS_VERSION 1
-
-typedef struct afmpeg_pool_options {
-    unsigned version;                 /* AFMPEG_POOL_OPTIONS_VERSION */
-    unsigned instances;               /* 0: the number of online CPUs */
-    afmpeg_runtime_options runtime;   /* the jobs' default limits */
-} afmpeg_pool_options;
-
-#define AFMPEG_POOL_OPTIONS_INIT {AFMPEG_POOL_OPTIONS_VERSION, 0, AFMPEG_RUNTIME_OPTIONS_INIT}
-
-/* Fills *opts with the defaults, as AFMPEG_POOL_OPTIONS_INIT does. */
-AFMPEG_API void afmpeg_pool_options_init(afmpeg_pool_options *opts);
-
-/* Constructor. `opts` may be NULL. Fails as afmpeg_new() does (AFMPEG_ENOTSUP on a CPU older than
- * x86-64-v2). Any thread. */
-AFMPEG_API int afmpeg_pool_new(afmpeg_pool **out, const afmpeg_pool_options *opts);
-
-/* Runs a job on a free instance, as afmpeg_run_ex() does on a runtime. Thread-safe. */
-AFMPEG_API int afmpeg_pool_run(afmpeg_pool *pool, afmpeg_fs *fs, const char *const *argv,
-                               const afmpeg_job_options *opts, afmpeg_result **out);
-/* afmpeg_run_job(), afmpeg_probe_ex(), afmpeg_frames() and afmpeg_thumbnail() on a free
- * instance. Thread-safe. */
-AFMPEG_API int afmpeg_pool_run_job(afmpeg_pool *pool, afmpeg_fs *fs, const afmpeg_command *cmd,
-                                   const afmpeg_job_options *opts, afmpeg_result **out);
-AFMPEG_API int afmpeg_pool_probe(afmpeg_pool *pool, afmpeg_fs *fs, const char *path,
-                                 const afmpeg_job_options *opts, afmpeg_probe_result **out);
-AFMPEG_API int afmpeg_pool_frames(afmpeg_pool *pool, afmpeg_fs *fs, const char *path,
-                                  const afmpeg_frames_options *fo,
-                                  const afmpeg_job_options *opts, afmpeg_frame_list **out);
-AFMPEG_API int afmpeg_pool_thumbnail(afmpeg_pool *pool, afmpeg_fs *fs, const char *path,
-                                     double time, const afmpeg_frames_options *fo,
-                                     const afmpeg_job_options *opts, afmpeg_frame_list **out);
-
-typedef struct afmpeg_pool_stats {
-    unsigned instances;    /* the pool's size */
-    unsigned running;      /* jobs running now */
-    unsigned queued;       /* callers waiting for an instance */
-    uint64_t idle_bytes;   /* host memory an idle instance holds (no guest memory) */
-} afmpeg_pool_stats;
-
-/* A snapshot of the pool's state. Thread-safe. */
-AFMPEG_API int afmpeg_pool_stats_get(afmpeg_pool *pool, afmpeg_pool_stats *out);
-
-/* How afmpeg_pool_close() treats jobs still running. */
-typedef enum afmpeg_close_mode {
-    AFMPEG_CLOSE_WAIT = 0,   /* let running jobs finish */
-    AFMPEG_CLOSE_CANCEL = 1  /* cancel them (they return AFMPEG_ECANCELLED) */
-} afmpeg_close_mode;
-
-/* Destructor. Queued callers return AFMPEG_ECLOSED at once; running jobs finish or are cancelled
- * as `mode` says; returns when none is left. NULL is a no-op. */
-AFMPEG_API void afmpeg_pool_close(afmpeg_pool *pool, afmpeg_close_mode mode);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
-/* The runtime and the pool: the embedded module prepared once; jobs run on it `slots` at a time
- * (1 for a runtime, N for a pool) in the order callers arrived, each on a fresh guest instance
+/* The runtime: the embedded module prepared once; jobs run on it `slots` at a time (its
+ * `instances` option) in the order callers arrived, each on a fresh guest instance
  * with its own WASI state and limits; cancel tokens reach them queued or running. */
 #include <errno.h>
 #include <pthread.h>
@@ -9,7 +9,6 @@
 #include <unistd.h>
 #include "core/core.h"
 #include "core/errors.h"
-#include "job/progress.h"
 #include "rt/rt.h"
 #include "wasi/wasi.h"
 #include "afm.h"
@@ -28,34 +27,28 @@ typedef struct waiter {
     struct waiter *next;
 } waiter;
 
-/* A job between its turn and its end, for afmpeg_pool_close(CANCEL). */
+/* A job between its turn and its end, for afmpeg_close(CANCEL). */
 typedef struct running_job {
     struct running_job *next;
     afm_rt_ctl *ctl;
 } running_job;
 
-/* The limits a job runs with. */
-typedef struct limits {
-    uint64_t memory_limit, timeout_ms, output_limit;
-    unsigned max_open_files;
-} limits;
+#define MAX_INSTANCES 1024u
 
 struct afmpeg_runtime {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     waiter *head, **tail;  /* callers waiting for a slot, first come first served */
     running_job *jobs;     /* jobs running now */
-    unsigned slots;        /* jobs that may run at once: 1 for a runtime, N for a pool */
+    unsigned slots;        /* jobs that may run at once: the instances option */
     unsigned running, queued;
     int closed;
-    limits defaults;
+    afmpeg_limits defaults;
+    pthread_mutex_t info_lock;
+    afm_module_info *info; /* afmpeg_module_info_get(), made on first use */
 };
 
-struct afmpeg_pool {
-    afmpeg_runtime *rt;
-};
-
-/* A job registered on a cancel token, so afmpeg_cancel() can reach it, queued or running. */
+/* A job registered on a cancel token, so afmpeg_cancel_token_cancel() can reach it, queued or running. */
 typedef struct token_job {
     struct token_job *next;
     afm_rt_ctl *ctl;
@@ -76,98 +69,90 @@ static void module_init(void)
     module_status = afm_rt_global_init();
 }
 
+/* The defaults come from a static copy of the _INIT macro, so the padding is zero too and
+ * _init() gives the same bytes as the macro (tests/unit/test_structinit.c). */
 void afmpeg_runtime_options_init(afmpeg_runtime_options *opts)
 {
-    afmpeg_runtime_options d = AFMPEG_RUNTIME_OPTIONS_INIT;
-    *opts = d;
+    static const afmpeg_runtime_options d = AFMPEG_RUNTIME_OPTIONS_INIT;
+    if (opts)
+        memcpy(opts, &d, sizeof d);
 }
 
 void afmpeg_job_options_init(afmpeg_job_options *opts)
 {
-    afmpeg_job_options d = AFMPEG_JOB_OPTIONS_INIT;
-    *opts = d;
+    static const afmpeg_job_options d = AFMPEG_JOB_OPTIONS_INIT;
+    if (opts)
+        memcpy(opts, &d, sizeof d);
 }
 
-void afmpeg_pool_options_init(afmpeg_pool_options *opts)
+/* Checks a set of limits (0 fields allowed: the default). */
+static int check_limits(const afmpeg_limits *l)
 {
-    afmpeg_pool_options d = AFMPEG_POOL_OPTIONS_INIT;
-    *opts = d;
-}
-
-/* Checks a memory limit (0 allowed: the default). `who` names the caller for the message. */
-static int check_memory_limit(const char *who, uint64_t limit)
-{
-    if (limit > MAX_MEMORY_LIMIT)
-        return afm_error(AFMPEG_EINVAL, "%s: memory_limit %llu is over 4 GiB", who,
-                         (unsigned long long)limit);
-    if (limit && limit < PAGE_SIZE)
-        return afm_error(AFMPEG_EINVAL, "%s: memory_limit %llu is under one 64 KiB page", who,
-                         (unsigned long long)limit);
-    return AFMPEG_OK;
-}
-
-static int check_open_files(const char *who, unsigned n)
-{
-    if (n > MAX_OPEN_FILES)
-        return afm_error(AFMPEG_EINVAL, "%s: max_open_files %u is over %d", who, n,
+    if (l->memory_limit > MAX_MEMORY_LIMIT)
+        return afm_error(AFMPEG_EINVAL, "memory_limit %llu is over 4 GiB",
+                         (unsigned long long)l->memory_limit);
+    if (l->memory_limit && l->memory_limit < PAGE_SIZE)
+        return afm_error(AFMPEG_EINVAL, "memory_limit %llu is under one 64 KiB page",
+                         (unsigned long long)l->memory_limit);
+    if (l->max_open_files > MAX_OPEN_FILES)
+        return afm_error(AFMPEG_EINVAL, "max_open_files %u is over %d", l->max_open_files,
                          MAX_OPEN_FILES);
     return AFMPEG_OK;
 }
 
-static int runtime_new(afmpeg_runtime **out, const afmpeg_runtime_options *opts, unsigned slots,
-                       const char *who)
+int afmpeg_new(const afmpeg_runtime_options *opts, afmpeg_runtime **out)
 {
-    afmpeg_runtime_options o = AFMPEG_RUNTIME_OPTIONS_INIT;
+    afm_error_clear();
+    if (!out)
+        return afm_error(AFMPEG_EINVAL, "out is NULL");
+    *out = NULL;
+    afmpeg_runtime_options o;
+    afmpeg_runtime_options_init(&o);
     if (opts) {
         if (opts->version < 1 || opts->version > AFMPEG_RUNTIME_OPTIONS_VERSION)
-            return afm_error(AFMPEG_EINVAL, "%s: options version %u is not supported "
-                             "(this library knows up to %d)", who, opts->version,
+            return afm_error(AFMPEG_EINVAL, "runtime options version %u is not supported "
+                             "(this library knows up to %d)", opts->version,
                              AFMPEG_RUNTIME_OPTIONS_VERSION);
         o = *opts;
     }
-    int err = check_memory_limit(who, o.memory_limit);
-    if (!err)
-        err = check_open_files(who, o.max_open_files);
+    int err = check_limits(&o.limits);
     if (err)
         return err;
+    if (o.instances > MAX_INSTANCES)
+        return afm_error(AFMPEG_EINVAL, "instances %u is over %u", o.instances, MAX_INSTANCES);
 
     /* The module's native code uses the instructions of AFM_MODULE_MARCH (module/versions.env). */
     __builtin_cpu_init();
     if (!__builtin_cpu_supports(AFM_MODULE_MARCH))
-        return afm_error(AFMPEG_ENOTSUP, "%s: this CPU lacks the %s instructions the module was "
-                         "compiled for", who, AFM_MODULE_MARCH);
+        return afm_error(AFMPEG_ENOTSUP, "this CPU lacks the %s instructions the module was "
+                         "compiled for", AFM_MODULE_MARCH);
 
     pthread_once(&module_once, module_init);
     if (module_status)
-        return afm_error(AFMPEG_EMODULE, "%s: installing the signal handlers failed: %s", who,
+        return afm_error(AFMPEG_EMODULE, "installing the signal handlers failed: %s",
                          strerror(-module_status));
 
     afmpeg_runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
-        return afm_error(AFMPEG_ENOMEM, "%s: out of memory", who);
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     pthread_mutex_init(&rt->lock, NULL);
     pthread_cond_init(&rt->cond, NULL);
+    pthread_mutex_init(&rt->info_lock, NULL);
     rt->tail = &rt->head;
-    rt->slots = slots;
-    rt->defaults.memory_limit = o.memory_limit ? o.memory_limit : DEFAULT_MEMORY_LIMIT;
-    rt->defaults.timeout_ms = o.timeout_ms ? o.timeout_ms : DEFAULT_TIMEOUT_MS;
-    rt->defaults.output_limit = o.output_limit ? o.output_limit : DEFAULT_OUTPUT_LIMIT;
-    rt->defaults.max_open_files = o.max_open_files ? o.max_open_files : DEFAULT_MAX_OPEN_FILES;
+    rt->slots = o.instances ? o.instances : 1;
+    const afmpeg_limits *l = &o.limits;
+    rt->defaults.memory_limit = l->memory_limit ? l->memory_limit : DEFAULT_MEMORY_LIMIT;
+    rt->defaults.timeout_ms = l->timeout_ms ? l->timeout_ms : DEFAULT_TIMEOUT_MS;
+    rt->defaults.output_limit = l->output_limit ? l->output_limit : DEFAULT_OUTPUT_LIMIT;
+    rt->defaults.max_open_files = l->max_open_files ? l->max_open_files : DEFAULT_MAX_OPEN_FILES;
     *out = rt;
     return AFMPEG_OK;
 }
 
-int afmpeg_new(afmpeg_runtime **out, const afmpeg_runtime_options *opts)
+void afmpeg_close(afmpeg_runtime *rt, afmpeg_close_mode mode)
 {
-    afm_error_clear();
-    if (!out)
-        return afm_error(AFMPEG_EINVAL, "afmpeg_new: out is NULL");
-    *out = NULL;
-    return runtime_new(out, opts, 1, "afmpeg_new");
-}
-
-static void runtime_close(afmpeg_runtime *rt, afmpeg_close_mode mode)
-{
+    if (!rt)
+        return;
     pthread_mutex_lock(&rt->lock);
     rt->closed = 1;
     if (mode == AFMPEG_CLOSE_CANCEL)
@@ -179,13 +164,31 @@ static void runtime_close(afmpeg_runtime *rt, afmpeg_close_mode mode)
     pthread_mutex_unlock(&rt->lock);
     pthread_cond_destroy(&rt->cond);
     pthread_mutex_destroy(&rt->lock);
+    pthread_mutex_destroy(&rt->info_lock);
+    afm_module_info_free(rt->info);
     free(rt);
 }
 
-void afmpeg_close(afmpeg_runtime *rt)
+int afmpeg_stats(afmpeg_runtime *rt, afmpeg_runtime_stats *out)
 {
-    if (rt)
-        runtime_close(rt, AFMPEG_CLOSE_WAIT);
+    afm_error_clear();
+    if (!rt || !out)
+        return afm_error(AFMPEG_EINVAL, "%s is NULL", !rt ? "rt" : "out");
+    pthread_mutex_lock(&rt->lock);
+    out->instances = rt->slots;
+    out->running = rt->running;
+    out->queued = rt->queued;
+    pthread_mutex_unlock(&rt->lock);
+    /* Instances are made per job: between jobs a slot holds no guest memory, only its share of
+     * the runtime's bookkeeping. */
+    out->idle_bytes = (sizeof *rt + rt->slots - 1) / rt->slots;
+    return AFMPEG_OK;
+}
+
+afm_module_info **afm_runtime_info_slot(afmpeg_runtime *rt, pthread_mutex_t **lock)
+{
+    *lock = &rt->info_lock;
+    return &rt->info;
 }
 
 /* ---- cancel tokens ------------------------------------------------------------------------- */
@@ -194,11 +197,11 @@ int afmpeg_cancel_token_new(afmpeg_cancel_token **out)
 {
     afm_error_clear();
     if (!out)
-        return afm_error(AFMPEG_EINVAL, "afmpeg_cancel_token_new: out is NULL");
+        return afm_error(AFMPEG_EINVAL, "out is NULL");
     afmpeg_cancel_token *t = calloc(1, sizeof *t);
     *out = t;
     if (!t)
-        return afm_error(AFMPEG_ENOMEM, "afmpeg_cancel_token_new: out of memory");
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     pthread_mutex_init(&t->lock, NULL);
     atomic_init(&t->cancelled, 0);
     return AFMPEG_OK;
@@ -212,7 +215,7 @@ void afmpeg_cancel_token_free(afmpeg_cancel_token *t)
     free(t);
 }
 
-void afmpeg_cancel(afmpeg_cancel_token *t)
+void afmpeg_cancel_token_cancel(afmpeg_cancel_token *t)
 {
     if (!t)
         return;
@@ -227,7 +230,7 @@ void afmpeg_cancel(afmpeg_cancel_token *t)
     pthread_mutex_unlock(&t->lock);
 }
 
-int afmpeg_cancel_requested(const afmpeg_cancel_token *t)
+int afmpeg_cancel_token_is_cancelled(const afmpeg_cancel_token *t)
 {
     return t ? atomic_load(&((afmpeg_cancel_token *)t)->cancelled) : 0;
 }
@@ -262,7 +265,7 @@ static int take_turn(afmpeg_runtime *rt, afmpeg_cancel_token *token, running_job
     *rt->tail = &me;
     rt->tail = &me.next;
     rt->queued++;
-    while (!rt->closed && !afmpeg_cancel_requested(token) &&
+    while (!rt->closed && !afmpeg_cancel_token_is_cancelled(token) &&
            !(rt->head == &me && rt->running < rt->slots))
         pthread_cond_wait(&rt->cond, &rt->lock);
     for (waiter **p = &rt->head; *p; p = &(*p)->next) { /* leave the queue */
@@ -275,7 +278,7 @@ static int take_turn(afmpeg_runtime *rt, afmpeg_cancel_token *token, running_job
     }
     rt->queued--;
     int err = rt->closed ? AFMPEG_ECLOSED
-            : afmpeg_cancel_requested(token) ? AFMPEG_ECANCELLED : 0;
+            : afmpeg_cancel_token_is_cancelled(token) ? AFMPEG_ECANCELLED : 0;
     if (!err) {
         rt->running++;
         job->next = rt->jobs;
@@ -317,93 +320,48 @@ static void guest_main(void *arg)
 }
 
 /* The job's limits: its own where set, else the runtime's. */
-static int job_limits(const afmpeg_runtime *rt, const afmpeg_job_options *o, limits *out,
-                      const char *who)
+static int job_limits(const afmpeg_runtime *rt, const afmpeg_job_options *o, afmpeg_limits *out)
 {
     *out = rt->defaults;
     if (!o)
         return AFMPEG_OK;
-    int err = check_memory_limit(who, o->memory_limit);
-    if (!err)
-        err = check_open_files(who, o->max_open_files);
+    int err = check_limits(&o->limits);
     if (err)
         return err;
-    if (o->memory_limit)
-        out->memory_limit = o->memory_limit;
-    if (o->timeout_ms)
-        out->timeout_ms = o->timeout_ms;
-    if (o->output_limit)
-        out->output_limit = o->output_limit;
-    if (o->max_open_files)
-        out->max_open_files = o->max_open_files;
+    if (o->limits.memory_limit)
+        out->memory_limit = o->limits.memory_limit;
+    if (o->limits.timeout_ms)
+        out->timeout_ms = o->limits.timeout_ms;
+    if (o->limits.output_limit)
+        out->output_limit = o->limits.output_limit;
+    if (o->limits.max_open_files)
+        out->max_open_files = o->limits.max_open_files;
     return AFMPEG_OK;
 }
 
-int afmpeg_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv, afmpeg_result **out)
+int afm_check_job_options(const afmpeg_job_options *opts)
 {
-    return afmpeg_run_ex(rt, fs, argv, NULL, out);
-}
-
-int afmpeg_run_ex(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
-                  const afmpeg_job_options *opts, afmpeg_result **out)
-{
-    afm_error_clear();
-    if (!out)
-        return afm_error(AFMPEG_EINVAL, "afmpeg_run: out is NULL");
-    *out = NULL;
-    if (!argv)
-        return afm_error(AFMPEG_EINVAL, "afmpeg_run: argv is NULL");
-    if (!argv[0] || !*argv[0])
-        return afm_error(AFMPEG_EINVAL, "afmpeg_run: argv[0] must name the tool (ffmpeg or "
-                         "ffprobe)");
-    afmpeg_progress_fn on_progress = opts && opts->version >= 2 ? opts->on_progress : NULL;
-    const char *tool = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-    if (!on_progress || strcmp(tool, "ffmpeg") != 0)
-        return afm_run(rt, fs, argv, opts, NULL, "afmpeg_run", out);
-
-    /* An ffmpeg command line with a progress callback: afm_run points ffmpeg at the sink. */
-    afm_progress prog;
-    afm_progress_init(&prog, on_progress, opts->progress_payload, -1);
-    afm_run_hooks hooks = {NULL, afm_progress_sink, &prog, NULL, NULL};
-    int err = afm_run(rt, fs, argv, opts, &hooks, "afmpeg_run", out);
-    if (err == AFMPEG_OK && afmpeg_result_exit_code(*out) == 0)
-        afm_progress_finish(&prog);
-    return err;
+    if (opts && (opts->version < 1 || opts->version > AFMPEG_JOB_OPTIONS_VERSION))
+        return afm_error(AFMPEG_EINVAL, "job options version %u is not supported (this library "
+                         "knows up to %d)", opts->version, AFMPEG_JOB_OPTIONS_VERSION);
+    return opts ? check_limits(&opts->limits) : AFMPEG_OK;
 }
 
 int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
-            const afmpeg_job_options *opts, const afm_run_hooks *hooks, const char *who,
-            afmpeg_result **out)
+            const afmpeg_job_options *opts, const afm_run_hooks *hooks, afmpeg_result **out)
 {
     *out = NULL;
     if (!rt || !fs || !argv)
-        return afm_error(AFMPEG_EINVAL, "%s: %s is NULL", who,
-                         !rt ? "rt" : !fs ? "fs" : "argv");
-    if (opts && (opts->version < 1 || opts->version > AFMPEG_JOB_OPTIONS_VERSION))
-        return afm_error(AFMPEG_EINVAL, "%s: job options version %u is not supported", who,
-                         opts->version);
-    limits lim;
-    int err = job_limits(rt, opts, &lim, who);
+        return afm_error(AFMPEG_EINVAL, "%s is NULL", !rt ? "rt" : !fs ? "fs" : "argv");
+    int err = afm_check_job_options(opts);
     if (err)
         return err;
+    afmpeg_limits lim;
+    job_limits(rt, opts, &lim);
     afmpeg_cancel_token *token = opts ? opts->cancel : NULL;
-    if (afmpeg_cancel_requested(token))
-        return afm_error(AFMPEG_ECANCELLED, "%s: the job was cancelled before it ran", who);
+    if (afmpeg_cancel_token_is_cancelled(token))
+        return afm_error(AFMPEG_ECANCELLED, "the job was cancelled before it ran");
 
-    /* With a sink, ffmpeg reports its progress there: "-progress pipe:4" after argv[0]. */
-    const char **with_sink = NULL;
-    if (hooks && hooks->sink) {
-        size_t n = 0;
-        while (argv[n])
-            n++;
-        if (!(with_sink = malloc((n + 3) * sizeof *with_sink)))
-            return afm_error(AFMPEG_ENOMEM, "%s: out of memory", who);
-        with_sink[0] = argv[0];
-        with_sink[1] = "-progress";
-        with_sink[2] = "pipe:4";
-        memcpy(with_sink + 3, argv + 1, n * sizeof *with_sink); /* with the NULL */
-        argv = with_sink;
-    }
     afmpeg_result *res = calloc(1, sizeof *res);
     afm_wasi *wasi = malloc(sizeof *wasi);
     w2c_afm *instance = calloc(1, sizeof *instance);
@@ -411,15 +369,13 @@ int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
     if (!res || !wasi || !instance ||
         afm_wasi_init(wasi, hooks && hooks->fs ? hooks->fs : fs, argv, no_env, opts) !=
             AFMPEG_OK) {
-        free(with_sink);
         free(instance);
         free(wasi);
         free(res);
-        return afm_error(AFMPEG_ENOMEM, "%s: out of memory", who);
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     }
-    free(with_sink); /* the guest has its own copy */
     if (hooks && hooks->sink)
-        afm_wasi_set_sink(wasi, 4, hooks->sink, hooks->sink_payload);
+        afm_wasi_set_sink(wasi, AFM_SINK_FD, hooks->sink, hooks->sink_payload);
     if (hooks) {
         wasi->on_stderr_tap = hooks->stderr_tap;
         wasi->tap_payload = hooks->tap_payload;
@@ -457,11 +413,11 @@ int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
     if (err || rc) {
         afmpeg_result_free(res);
         if (err == AFMPEG_ECLOSED)
-            return afm_error(err, "%s: the runtime was closed", who);
+            return afm_error(err, "the runtime was closed");
         if (err == AFMPEG_ECANCELLED)
-            return afm_error(err, "%s: the job was cancelled while it waited to run", who);
-        return afm_error(AFMPEG_ERROR, "%s: preparing the thread to run the guest failed: %s",
-                         who, strerror(-rc));
+            return afm_error(err, "the job was cancelled while it waited to run");
+        return afm_error(AFMPEG_ERROR, "preparing the thread to run the guest failed: %s",
+                         strerror(-rc));
     }
     *out = res;
     res->trap = outcome.trap;
@@ -489,78 +445,7 @@ int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
     return AFMPEG_OK;
 }
 
-/* ---- pools ---------------------------------------------------------------------------------- */
-
-int afmpeg_pool_new(afmpeg_pool **out, const afmpeg_pool_options *opts)
-{
-    afm_error_clear();
-    if (!out)
-        return afm_error(AFMPEG_EINVAL, "afmpeg_pool_new: out is NULL");
-    *out = NULL;
-    afmpeg_pool_options o = AFMPEG_POOL_OPTIONS_INIT;
-    if (opts) {
-        if (opts->version < 1 || opts->version > AFMPEG_POOL_OPTIONS_VERSION)
-            return afm_error(AFMPEG_EINVAL, "afmpeg_pool_new: options version %u is not "
-                             "supported", opts->version);
-        o = *opts;
-    }
-    unsigned n = o.instances;
-    if (!n) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        n = cpus > 0 ? (unsigned)cpus : 1;
-    }
-    afmpeg_pool *pool = calloc(1, sizeof *pool);
-    if (!pool)
-        return afm_error(AFMPEG_ENOMEM, "afmpeg_pool_new: out of memory");
-    int err = runtime_new(&pool->rt, &o.runtime, n, "afmpeg_pool_new");
-    if (err) {
-        free(pool);
-        return err;
-    }
-    *out = pool;
-    return AFMPEG_OK;
-}
-
-afmpeg_runtime *afm_pool_runtime(afmpeg_pool *pool)
-{
-    return pool ? pool->rt : NULL;
-}
-
-int afmpeg_pool_run(afmpeg_pool *pool, afmpeg_fs *fs, const char *const *argv,
-                    const afmpeg_job_options *opts, afmpeg_result **out)
-{
-    if (!pool) {
-        if (out)
-            *out = NULL;
-        return afm_error(AFMPEG_EINVAL, "afmpeg_pool_run: pool is NULL");
-    }
-    return afmpeg_run_ex(pool->rt, fs, argv, opts, out);
-}
-
-int afmpeg_pool_stats_get(afmpeg_pool *pool, afmpeg_pool_stats *out)
-{
-    if (!pool || !out)
-        return afm_error(AFMPEG_EINVAL, "afmpeg_pool_stats_get: %s is NULL",
-                         !pool ? "pool" : "out");
-    afmpeg_runtime *rt = pool->rt;
-    pthread_mutex_lock(&rt->lock);
-    out->instances = rt->slots;
-    out->running = rt->running;
-    out->queued = rt->queued;
-    pthread_mutex_unlock(&rt->lock);
-    /* Instances are made per job: between jobs a slot holds no guest memory, only its share of
-     * the pool's bookkeeping. */
-    out->idle_bytes = (sizeof *pool + sizeof *rt + rt->slots - 1) / rt->slots;
-    return AFMPEG_OK;
-}
-
-void afmpeg_pool_close(afmpeg_pool *pool, afmpeg_close_mode mode)
-{
-    if (!pool)
-        return;
-    runtime_close(pool->rt, mode);
-    free(pool);
-}
+/* ---- results ------------------------------------------------------------------------------- */
 
 int afmpeg_result_exit_code(const afmpeg_result *res)
 {

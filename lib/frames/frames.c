@@ -42,11 +42,9 @@
  * frames, about 1 KiB an image, which is unusable. */
 #define JPEG_QSCALE "2"
 
-/* Kept of each stderr line: enough for showinfo's description, the rest is dropped. */
-#define LINE_KEEP 512
-/* Error lines (and, failing those, last lines) kept for the failure message. */
-#define TAIL_LINES 6
-#define TAIL_LINE_KEEP 240
+/* FFmpeg's log kept in the result, for the failure message (afm_stderr_summary). */
+#define STDERR_KEEP (64u << 10)
+#define SUMMARY_MAX 1024
 
 /* What showinfo said about one frame. */
 typedef struct shown {
@@ -58,12 +56,6 @@ typedef struct shown {
 typedef struct image {
     size_t offset, size;
 } image;
-
-/* A ring of the last few lines of a kind, for messages. */
-typedef struct line_ring {
-    char lines[TAIL_LINES][TAIL_LINE_KEEP];
-    size_t count; /* lines pushed in all */
-} line_ring;
 
 /* log levels as `-loglevel level+...` tags them */
 enum { LV_NONE = -1, LV_PANIC, LV_FATAL, LV_ERROR, LV_WARNING, LV_INFO, LV_OTHER };
@@ -79,9 +71,8 @@ typedef struct collector {
     int in_entropy;     /* JPEG: the parser is inside entropy-coded data */
     image *images;
     size_t image_count, image_cap;
-    /* stderr */
-    char line[LINE_KEEP];
-    size_t line_len;
+    /* stderr, read by the tap */
+    afm_lines lines;
     int last_level;
     int tb_num, tb_den; /* the last showinfo's input time base */
     shown *shows;       /* what the last showinfo said, frame by frame */
@@ -90,7 +81,6 @@ typedef struct collector {
      * decoded, NaN if none was */
     int probe_first, probe_tb_num, probe_tb_den;
     double first_decoded;
-    line_ring errors, tail;
     /* set when a callback stopped the output */
     int fail;
     char fail_msg[200];
@@ -100,9 +90,9 @@ typedef struct collector {
 
 void afmpeg_frames_options_init(afmpeg_frames_options *opts)
 {
-    afmpeg_frames_options d = AFMPEG_FRAMES_OPTIONS_INIT;
+    static const afmpeg_frames_options d = AFMPEG_FRAMES_OPTIONS_INIT;
     if (opts)
-        *opts = d;
+        memcpy(opts, &d, sizeof d);
 }
 
 static int bytes_per_pixel(afmpeg_image_format f)
@@ -112,15 +102,14 @@ static int bytes_per_pixel(afmpeg_image_format f)
 
 /* Checks the options shared by frames and thumbnails (format, size) and, with `timing`, also
  * start, every and count. Copies them into *o (the defaults for NULL). */
-static int check_options(const afmpeg_frames_options *fo, int timing, afmpeg_frames_options *o,
-                         const char *who)
+static int check_options(const afmpeg_frames_options *fo, int timing, afmpeg_frames_options *o)
 {
     afmpeg_frames_options_init(o);
     if (!fo)
         return AFMPEG_OK;
     if (fo->version < 1 || fo->version > AFMPEG_FRAMES_OPTIONS_VERSION)
-        return afm_error(AFMPEG_EINVAL, "%s: frames options version %u is not supported (this "
-                         "library knows up to %d)", who, fo->version,
+        return afm_error(AFMPEG_EINVAL, "frames options version %u is not supported (this "
+                         "library knows up to %d)", fo->version,
                          AFMPEG_FRAMES_OPTIONS_VERSION);
     *o = *fo;
     switch (o->format) {
@@ -130,29 +119,27 @@ static int check_options(const afmpeg_frames_options *fo, int timing, afmpeg_fra
     case AFMPEG_IMAGE_RGBA:
         break;
     default:
-        return afm_error(AFMPEG_EINVAL, "%s: format %d is not an afmpeg_image_format", who,
-                         (int)o->format);
+        return afm_error(AFMPEG_EINVAL, "format %d is not an afmpeg_image_format", (int)o->format);
     }
     if (o->width < 0 || o->width > MAX_SIDE)
-        return afm_error(AFMPEG_EINVAL, "%s: width %d is not in 0..%d", who, o->width,
+        return afm_error(AFMPEG_EINVAL, "width %d is not in 0..%d", o->width,
                          MAX_SIDE);
     if (o->height < 0 || o->height > MAX_SIDE)
-        return afm_error(AFMPEG_EINVAL, "%s: height %d is not in 0..%d", who, o->height,
+        return afm_error(AFMPEG_EINVAL, "height %d is not in 0..%d", o->height,
                          MAX_SIDE);
     int bpp = bytes_per_pixel(o->format);
     if ((uint64_t)o->width * (uint64_t)o->height * (uint64_t)(bpp ? bpp : 4) > MAX_FRAME_BYTES)
-        return afm_error(AFMPEG_EINVAL, "%s: width x height %dx%d makes images over %u MiB",
-                         who, o->width, o->height, MAX_FRAME_BYTES >> 20);
+        return afm_error(AFMPEG_EINVAL, "width x height %dx%d makes images over %u MiB",
+                         o->width, o->height, MAX_FRAME_BYTES >> 20);
     if (!timing)
         return AFMPEG_OK;
     if (!(o->start >= 0 && o->start <= MAX_SECONDS)) /* also NaN */
-        return afm_error(AFMPEG_EINVAL, "%s: start %g is not a time in 0..%g seconds", who,
-                         o->start, MAX_SECONDS);
+        return afm_error(AFMPEG_EINVAL, "start %g is not a time in 0..%g seconds", o->start, MAX_SECONDS);
     if (!(o->every == 0 || (o->every >= 0.001 && o->every <= MAX_SECONDS)))
-        return afm_error(AFMPEG_EINVAL, "%s: every %g is neither 0 nor in 0.001..%g seconds",
-                         who, o->every, MAX_SECONDS);
+        return afm_error(AFMPEG_EINVAL, "every %g is neither 0 nor in 0.001..%g seconds",
+                         o->every, MAX_SECONDS);
     if (o->count > MAX_FRAMES)
-        return afm_error(AFMPEG_EINVAL, "%s: count %u is over %u", who, o->count, MAX_FRAMES);
+        return afm_error(AFMPEG_EINVAL, "count %u is over %u", o->count, MAX_FRAMES);
     return AFMPEG_OK;
 }
 
@@ -354,26 +341,6 @@ static int on_stdout(const void *data, size_t len, void *payload)
 
 /* ---- stderr: showinfo's lines and FFmpeg's errors ----------------------------------------- */
 
-static void ring_push(line_ring *r, const char *s)
-{
-    snprintf(r->lines[r->count % TAIL_LINES], TAIL_LINE_KEEP, "%s", s);
-    r->count++;
-}
-
-/* The ring's lines, oldest first, joined by "; " into buf. */
-static void ring_join(const line_ring *r, char *buf, size_t size)
-{
-    size_t first = r->count > TAIL_LINES ? r->count - TAIL_LINES : 0, used = 0;
-    buf[0] = '\0';
-    for (size_t i = first; i < r->count && used + 1 < size; i++) {
-        int w = snprintf(buf + used, size - used, "%s%s", i > first ? "; " : "",
-                         r->lines[i % TAIL_LINES]);
-        if (w < 0)
-            break;
-        used += (size_t)w < size - used ? (size_t)w : size - used - 1;
-    }
-}
-
 static int level_of(const char *s, size_t n)
 {
     static const char *const names[] = {"panic", "fatal", "error", "warning", "info"};
@@ -449,8 +416,9 @@ static void showinfo_line(collector *c, int index, const char *s)
 /* One line of FFmpeg's log, as `-loglevel level+info` prints it: "[context @ 0x...] [level]
  * text", or "[level] text", or (a message that went on over several lines) text alone, which
  * belongs to the previous line's level. */
-static void log_line(collector *c, char *s)
+static void log_line(char *s, size_t len, void *payload)
 {
+    collector *c = payload;
     const char *ctx = NULL, *p = s;
     size_t ctx_len = 0;
     int level = LV_NONE;
@@ -474,36 +442,15 @@ static void log_line(collector *c, char *s)
         ctx = NULL;
     }
     c->last_level = level;
-    if (level == LV_INFO && ctx && ctx_len > 16 && !strncmp(ctx, "Parsed_showinfo_", 16)) {
+    if (level == LV_INFO && ctx && ctx_len > 16 && !strncmp(ctx, "Parsed_showinfo_", 16))
         showinfo_line(c, atoi(ctx + 16), p);
-        return;
-    }
-    if (!*p)
-        return;
-    if (level >= LV_PANIC && level <= LV_ERROR)
-        ring_push(&c->errors, p);
-    ring_push(&c->tail, p);
 }
 
+/* The stderr tap: FFmpeg's log, line by line (afm_lines). */
 static int on_stderr(const void *data, size_t len, void *payload)
 {
     collector *c = payload;
-    const char *s = data, *end = s + len;
-    while (s < end) {
-        const char *nl = memchr(s, '\n', (size_t)(end - s));
-        size_t n = (size_t)((nl ? nl : end) - s);
-        size_t room = LINE_KEEP - 1 - c->line_len; /* the rest of a long line is dropped */
-        memcpy(c->line + c->line_len, s, n < room ? n : room);
-        c->line_len += n < room ? n : room;
-        if (!nl)
-            break;
-        c->line[c->line_len] = '\0';
-        if (c->line_len && c->line[c->line_len - 1] == '\r')
-            c->line[c->line_len - 1] = '\0';
-        log_line(c, c->line);
-        c->line_len = 0;
-        s = nl + 1;
-    }
+    afm_lines_feed(&c->lines, data, len);
     return 0;
 }
 
@@ -514,6 +461,7 @@ static void collector_init(collector *c, afmpeg_image_format format, int probe_f
     memset(c, 0, sizeof *c);
     c->format = format;
     c->last_level = LV_INFO;
+    afm_lines_init(&c->lines, log_line, c);
     c->probe_first = probe_first;
     c->first_decoded = NAN;
 }
@@ -524,29 +472,6 @@ static void collector_free(collector *c)
     free(c->images);
     free(c->shows);
     memset(c, 0, sizeof *c);
-}
-
-/* The caller's job options with our own output callbacks: their limits and cancel token are
- * kept; stdin is empty and progress is not reported (afmpeg_frames() does not). */
-static int job_options(const afmpeg_job_options *in, collector *c, afmpeg_job_options *o,
-                       const char *who)
-{
-    afmpeg_job_options_init(o);
-    if (in) {
-        if (in->version < 1 || in->version > AFMPEG_JOB_OPTIONS_VERSION)
-            return afm_error(AFMPEG_EINVAL, "%s: job options version %u is not supported", who,
-                             in->version);
-        /* Field by field: a version 1 caller's struct ends before on_progress. */
-        o->cancel = in->cancel;
-        o->timeout_ms = in->timeout_ms;
-        o->memory_limit = in->memory_limit;
-        o->output_limit = in->output_limit;
-        o->max_open_files = in->max_open_files;
-    }
-    o->on_stdout = on_stdout;
-    o->on_stderr = on_stderr;
-    o->output_payload = c;
-    return AFMPEG_OK;
 }
 
 /* What one guest job is to do. */
@@ -567,8 +492,8 @@ static void fmt_num(char *buf, size_t size, double v)
 
 /* Builds the ffmpeg argv for `p` in argv (at least 40 slots), with its strings in the
  * caller's buffers. Returns 0, or AFMPEG_ENOMEM. */
-static int build_argv(const plan *p, const char **argv, char *input, size_t input_size,
-                      char *seek, char *graph, size_t graph_size, char *frames)
+static int build_argv(const plan *p, const char **argv, const char *input, char *seek,
+                      char *graph, size_t graph_size, char *frames)
 {
     size_t n = 0;
     char lo[40], every[40], w[16], h[16];
@@ -590,9 +515,6 @@ static int build_argv(const plan *p, const char **argv, char *input, size_t inpu
         argv[n++] = "-ss";
         argv[n++] = seek;
     }
-    /* "-" and "proto:..." would not be read as files */
-    int plain = strcmp(p->path, "-") != 0 && !strchr(p->path, ':');
-    snprintf(input, input_size, "%s%s", plain ? "" : "file:", p->path);
     argv[n++] = "-i";
     argv[n++] = input;
     argv[n++] = "-map";
@@ -601,16 +523,17 @@ static int build_argv(const plan *p, const char **argv, char *input, size_t inpu
     /* The filter chain: [showinfo,] [select,] [thumbnail,] [scale,] showinfo. */
     size_t g = 0;
     graph[0] = '\0';
-#define G(...) (g += (size_t)snprintf(graph + g, g < graph_size ? graph_size - g : 0, __VA_ARGS__))
+#define GRAPH_APPEND(...)                                                                      \
+    (g += (size_t)snprintf(graph + g, g < graph_size ? graph_size - g : 0, __VA_ARGS__))
     if (p->probe_first)
-        G("showinfo=checksum=0,");
+        GRAPH_APPEND("showinfo=checksum=0,");
     fmt_num(lo, sizeof lo, p->from - TIME_EPS);
     char from_cond[64] = ""; /* "gte(t,LO)*": nothing before `from` */
     if (p->from > 0)
         snprintf(from_cond, sizeof from_cond, "gte(t,%s)*", lo);
     if (p->thumbnail) {
         /* candidates at least THUMB_SPACING apart, the first one the first frame from `from` */
-        G("select='%s(isnan(prev_selected_t)+gte(t-prev_selected_t,%s))',thumbnail=n=%s,",
+        GRAPH_APPEND("select='%s(isnan(prev_selected_t)+gte(t-prev_selected_t,%s))',thumbnail=n=%s,",
           from_cond, THUMB_SPACING, THUMB_CANDIDATES);
     } else if (p->fo.every > 0) {
         /* Frame k is the first frame at or after from + k * every: with slot(t) = floor((t -
@@ -618,10 +541,10 @@ static int build_argv(const plan *p, const char **argv, char *input, size_t inpu
          * the slot of the last frame taken. A slot with no frame in it (a gap in the video, or
          * `every` shorter than a frame) gives no frame of its own. */
         fmt_num(every, sizeof every, p->fo.every);
-        G("select='%s(isnan(prev_selected_t)+gt(floor((t-(%s))/%s),"
+        GRAPH_APPEND("select='%s(isnan(prev_selected_t)+gt(floor((t-(%s))/%s),"
           "floor((prev_selected_t-(%s))/%s)))',", from_cond, lo, every, lo, every);
     } else if (p->from > 0) {
-        G("select='gte(t,%s)',", lo);
+        GRAPH_APPEND("select='gte(t,%s)',", lo);
     }
     if (p->fo.width || p->fo.height) {
         /* One side 0 follows the frame's aspect ratio (of its pixels, iw:ih), rounded to the
@@ -632,14 +555,14 @@ static int build_argv(const plan *p, const char **argv, char *input, size_t inpu
         if (p->fo.height)
             snprintf(h, sizeof h, "%d", p->fo.height);
         if (p->fo.width && p->fo.height)
-            G("scale=w=%s:h=%s,", w, h);
+            GRAPH_APPEND("scale=w=%s:h=%s,", w, h);
         else if (p->fo.width)
-            G("scale=w=%s:h='max(1,round(%s*ih/iw))',", w, w);
+            GRAPH_APPEND("scale=w=%s:h='max(1,round(%s*ih/iw))',", w, w);
         else
-            G("scale=w='max(1,round(%s*iw/ih))':h=%s,", h, h);
+            GRAPH_APPEND("scale=w='max(1,round(%s*iw/ih))':h=%s,", h, h);
     }
-    G("showinfo=checksum=0");
-#undef G
+    GRAPH_APPEND("showinfo=checksum=0");
+#undef GRAPH_APPEND
     if (g >= graph_size)
         return AFMPEG_ENOMEM;
     argv[n++] = "-vf";
@@ -685,56 +608,47 @@ static int build_argv(const plan *p, const char **argv, char *input, size_t inpu
 /* Runs one guest job for `p` into *c. AFMPEG_OK when ffmpeg ran to exit 0 and its output made
  * whole images, each described by showinfo. */
 static int run_plan(afmpeg_runtime *rt, afmpeg_fs *fs, const plan *p,
-                    const afmpeg_job_options *opts, collector *c, const char *who)
+                    const afmpeg_job_options *opts, collector *c)
 {
     afmpeg_job_options o;
-    int err = job_options(opts, c, &o, who);
-    if (err)
-        return err;
-    size_t input_size = strlen(p->path) + 6;
-    char *input = malloc(input_size);
+    afm_derive_options(opts, on_stdout, NULL, c, &o);
+    o.stderr_limit = STDERR_KEEP;
+    afm_run_hooks hooks = {NULL, NULL, NULL, on_stderr, c};
+    char *input = afm_media_url(p->path, 0);
     if (!input)
-        return afm_error(AFMPEG_ENOMEM, "%s: out of memory", who);
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     const char *argv[48];
     char seek[40], graph[1024], frames[16];
-    err = build_argv(p, argv, input, input_size, seek, graph, sizeof graph, frames);
+    int err = build_argv(p, argv, input, seek, graph, sizeof graph, frames);
     if (err) {
         free(input);
-        return afm_error(err, "%s: the filter graph does not fit", who);
+        return afm_error(err, "the filter graph does not fit");
     }
     afmpeg_result *res = NULL;
-    err = afmpeg_run_ex(rt, fs, argv, &o, &res);
+    err = afm_run(rt, fs, argv, &o, &hooks, &res);
     free(input);
+    afm_lines_flush(&c->lines); /* a last line without its newline */
     int exit_code = afmpeg_result_exit_code(res);
+    char summary[SUMMARY_MAX];
+    afm_stderr_summary(res, summary, sizeof summary);
     afmpeg_result_free(res);
-    if (c->line_len) { /* a last line without its newline */
-        c->line[c->line_len] = '\0';
-        log_line(c, c->line);
-        c->line_len = 0;
-    }
-    if (err) { /* stopped, cancelled, closed: afmpeg_run_ex's message says what happened */
-        char why[256];
-        const char *m = afmpeg_last_error();
-        snprintf(why, sizeof why, "%s", strncmp(m, "afmpeg_run: ", 12) ? m : m + 12);
-        return afm_error(err, "%s: %s", who, why);
-    }
+    if (err) /* stopped, cancelled, closed: the run's message says what happened */
+        return err;
     if (c->fail)
-        return afm_error(c->fail, "%s: %s", who, c->fail_msg);
+        return afm_error(c->fail, "%s", c->fail_msg);
     if (exit_code != 0) {
-        char tail[TAIL_LINES * (TAIL_LINE_KEEP + 2)];
-        ring_join(c->errors.count ? &c->errors : &c->tail, tail, sizeof tail);
-        if (strstr(tail, "Stream map '0:v:0' matches no streams")) /* FFmpeg's advice is for
-                                                                   * its CLI, not for callers */
-            return afm_error(AFMPEG_EMEDIA, "%s: '%s' has no video stream", who, p->path);
-        return afm_error(AFMPEG_EMEDIA, "%s: no frames could be taken from '%s' (ffmpeg exit "
-                         "%d): %s", who, p->path, exit_code, tail);
+        if (strstr(summary, "Stream map '0:v:0' matches no streams")) /* FFmpeg's advice is for
+                                                                      * its CLI, not callers */
+            return afm_error(AFMPEG_EMEDIA, "'%s' has no video stream", p->path);
+        return afm_error(AFMPEG_EMEDIA, "no frames could be taken from '%s' (ffmpeg exit %d): "
+                         "%s", p->path, exit_code, summary);
     }
     if (c->len > c->cur)
-        return afm_error(AFMPEG_ERROR, "%s: FFmpeg's output ended inside image %zu", who,
+        return afm_error(AFMPEG_ERROR, "FFmpeg's output ended inside image %zu",
                          c->image_count);
     if (c->image_count > c->show_count)
-        return afm_error(AFMPEG_ERROR, "%s: FFmpeg wrote %zu images but described %zu frames",
-                         who, c->image_count, c->show_count);
+        return afm_error(AFMPEG_ERROR, "FFmpeg wrote %zu images but described %zu frames",
+                         c->image_count, c->show_count);
     return AFMPEG_OK;
 }
 
@@ -748,13 +662,13 @@ typedef struct frame_list {
 } frame_list;
 
 /* Hands the first `count` images of *c over to a new list (the buffer moves, no copy). */
-static int make_list(collector *c, size_t count, afmpeg_frame_list **out, const char *who)
+static int make_list(collector *c, size_t count, afmpeg_frame_list **out)
 {
     if (count > c->image_count)
         count = c->image_count;
     frame_list *l = calloc(1, sizeof *l + count * sizeof l->frames[0]);
     if (!l)
-        return afm_error(AFMPEG_ENOMEM, "%s: out of memory", who);
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     size_t used = count ? c->images[count - 1].offset + c->images[count - 1].size : 0;
     if (used) {
         /* give back what the doubling reserved */
@@ -789,27 +703,17 @@ void afmpeg_frame_list_free(afmpeg_frame_list *list)
 
 /* ---- the calls ---------------------------------------------------------------------------- */
 
-/* Arguments every call checks, and the file: missing is ENOENT before any guest runs. */
+/* Arguments every call checks, and the file (afm_check_input) before any guest runs. */
 static int check_call(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
-                      afmpeg_frame_list **out, const char *who)
+                      const afmpeg_job_options *opts, afmpeg_frame_list **out)
 {
     if (!out)
-        return afm_error(AFMPEG_EINVAL, "%s: out is NULL", who);
+        return afm_error(AFMPEG_EINVAL, "out is NULL");
     *out = NULL;
-    if (!rt || !fs || !path)
-        return afm_error(AFMPEG_EINVAL, "%s: %s is NULL", who,
-                         !rt ? "rt (or pool)" : !fs ? "fs" : "path");
-    if (!*path)
-        return afm_error(AFMPEG_EINVAL, "%s: path is empty", who);
-    afmpeg_fs_stat st;
-    int err = afmpeg_fs_stat_path(fs, path, &st);
-    if (err == AFMPEG_ENOENT || err == AFMPEG_ENOTDIR)
-        return afm_error(AFMPEG_ENOENT, "%s: '%s': no such file", who, path);
-    if (err)
-        return afm_error(err, "%s: '%s': %s", who, path, afmpeg_strerror(err));
-    if (st.type == AFMPEG_FS_TYPE_DIRECTORY)
-        return afm_error(AFMPEG_EMEDIA, "%s: '%s' is a directory", who, path);
-    return AFMPEG_OK;
+    if (!rt || !fs)
+        return afm_error(AFMPEG_EINVAL, "%s is NULL", !rt ? "rt" : "fs");
+    int err = afm_check_job_options(opts);
+    return err ? err : afm_check_input(fs, path);
 }
 
 /* How far before `start` the second try seeks, at least (see frames_impl). */
@@ -817,21 +721,21 @@ static int check_call(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
 
 static int frames_impl(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
                        const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
-                       afmpeg_frame_list **out, const char *who)
+                       afmpeg_frame_list **out)
 {
     afm_error_clear();
-    int err = check_call(rt, fs, path, out, who);
+    int err = check_call(rt, fs, path, opts, out);
     if (err)
         return err;
     plan p = {path, {0}, 0, 0, 0, 0};
-    err = check_options(fo, 1, &p.fo, who);
+    err = check_options(fo, 1, &p.fo);
     if (err)
         return err;
     p.from = p.seek = p.fo.start;
     p.probe_first = p.from > 0;
     collector c;
     collector_init(&c, p.fo.format, p.probe_first);
-    err = run_plan(rt, fs, &p, opts, &c, who);
+    err = run_plan(rt, fs, &p, opts, &c);
     /* The seek is trusted when a frame at or before `start` was decoded: from there on the
      * decoder saw every frame, so the first one select let through is the first at or after
      * `start`. Files without an index (MPEG-TS, raw streams) seek by timestamps to a packet
@@ -846,14 +750,13 @@ static int frames_impl(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
         p.seek = p.from - back > 0 ? p.from - back : 0;
         p.probe_first = 0;
         collector_init(&c, p.fo.format, 0);
-        err = run_plan(rt, fs, &p, opts, &c, who);
+        err = run_plan(rt, fs, &p, opts, &c);
     }
     if (!err && c.image_count == 0 && p.from == 0)
-        err = afm_error(AFMPEG_EMEDIA, "%s: no frame of the video in '%s' could be decoded", who,
-                        path);
+        err = afm_error(AFMPEG_EMEDIA, "no frame of the video in '%s' could be decoded", path);
     if (!err) {
         size_t want = p.fo.count ? p.fo.count : p.fo.every > 0 ? c.image_count : 1;
-        err = make_list(&c, want, out, who);
+        err = make_list(&c, want, out);
     }
     collector_free(&c);
     return err;
@@ -863,35 +766,34 @@ static int frames_impl(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
  * frames_impl checks its own: at most two jobs, the second when nothing came from `time` on. */
 static int thumbnail_impl(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path, double time,
                           const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
-                          afmpeg_frame_list **out, const char *who)
+                          afmpeg_frame_list **out)
 {
     afm_error_clear();
-    int err = check_call(rt, fs, path, out, who);
+    int err = check_call(rt, fs, path, opts, out);
     if (err)
         return err;
     plan p = {path, {0}, 0, 0, 0, 1};
-    err = check_options(fo, 0, &p.fo, who);
+    err = check_options(fo, 0, &p.fo);
     if (err)
         return err;
     if (!(time >= 0 && time <= MAX_SECONDS))
-        return afm_error(AFMPEG_EINVAL, "%s: time %g is not in 0..%g seconds", who, time,
+        return afm_error(AFMPEG_EINVAL, "time %g is not in 0..%g seconds", time,
                          MAX_SECONDS);
     p.from = p.seek = time;
     collector c;
     collector_init(&c, p.fo.format, 0);
-    err = run_plan(rt, fs, &p, opts, &c, who);
+    err = run_plan(rt, fs, &p, opts, &c);
     if (!err && c.image_count == 0 && p.from > 0) {
         /* nothing from `time` on: past the end, so the thumbnail is taken from the start */
         collector_free(&c);
         collector_init(&c, p.fo.format, 0);
         p.from = p.seek = 0;
-        err = run_plan(rt, fs, &p, opts, &c, who);
+        err = run_plan(rt, fs, &p, opts, &c);
     }
     if (!err && c.image_count == 0)
-        err = afm_error(AFMPEG_EMEDIA, "%s: no frame of the video in '%s' could be decoded", who,
-                        path);
+        err = afm_error(AFMPEG_EMEDIA, "no frame of the video in '%s' could be decoded", path);
     if (!err)
-        err = make_list(&c, 1, out, who);
+        err = make_list(&c, 1, out);
     collector_free(&c);
     return err;
 }
@@ -900,27 +802,18 @@ int afmpeg_frames(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
                   const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
                   afmpeg_frame_list **out)
 {
-    return frames_impl(rt, fs, path, fo, opts, out, "afmpeg_frames");
+    int err = frames_impl(rt, fs, path, fo, opts, out);
+    if (!err)
+        afm_error_clear();
+    return err;
 }
 
 int afmpeg_thumbnail(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path, double time,
                      const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
                      afmpeg_frame_list **out)
 {
-    return thumbnail_impl(rt, fs, path, time, fo, opts, out, "afmpeg_thumbnail");
-}
-
-int afmpeg_pool_frames(afmpeg_pool *pool, afmpeg_fs *fs, const char *path,
-                       const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
-                       afmpeg_frame_list **out)
-{
-    return frames_impl(afm_pool_runtime(pool), fs, path, fo, opts, out, "afmpeg_pool_frames");
-}
-
-int afmpeg_pool_thumbnail(afmpeg_pool *pool, afmpeg_fs *fs, const char *path, double time,
-                          const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
-                          afmpeg_frame_list **out)
-{
-    return thumbnail_impl(afm_pool_runtime(pool), fs, path, time, fo, opts, out,
-                          "afmpeg_pool_thumbnail");
+    int err = thumbnail_impl(rt, fs, path, time, fo, opts, out);
+    if (!err)
+        afm_error_clear();
+    return err;
 }

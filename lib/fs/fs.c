@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/errors.h"
 #include "fs/fs.h"
 
 void afmpeg_free(void *ptr)
@@ -66,17 +67,36 @@ static void stub_destroy(void *payload)
 {
 }
 
-int afmpeg_fs_new_custom(afmpeg_fs **out, const afmpeg_fs_ops *ops, void *payload)
+/* Every public call of this file ends here: on failure the message names the path and the
+ * error, on success it is cleared (afmpeg_last_error()). */
+static int fs_done(int err, const char *path)
+{
+    if (!err) {
+        afm_error_clear();
+        return AFMPEG_OK;
+    }
+    if (path)
+        return afm_error(err, "%.300s: %s", path, afmpeg_strerror(err));
+    return afm_error(err, "%s", afmpeg_strerror(err));
+}
+
+int afmpeg_fs_new_custom(const afmpeg_fs_ops *ops, void *payload, afmpeg_fs **out)
 {
     if (!out)
-        return AFMPEG_EINVAL;
+        return afm_error(AFMPEG_EINVAL, "out is NULL");
     *out = NULL;
-    if (!ops || ops->version != AFMPEG_FS_OPS_VERSION || !ops->open || !ops->close ||
-        !ops->pread || !ops->pwrite || !ops->fstat || !ops->stat)
-        return AFMPEG_EINVAL;
+    if (!ops)
+        return afm_error(AFMPEG_EINVAL, "ops is NULL");
+    if (ops->version != AFMPEG_FS_OPS_VERSION)
+        return afm_error(AFMPEG_EINVAL, "fs ops version %u is not supported (this library "
+                         "knows %d)", ops->version, AFMPEG_FS_OPS_VERSION);
+    if (!ops->open || !ops->close || !ops->pread || !ops->pwrite || !ops->fstat || !ops->stat)
+        return afm_error(AFMPEG_EINVAL, "ops lacks %s, which every filesystem needs",
+                         !ops->open ? "open" : !ops->close ? "close" : !ops->pread ? "pread"
+                         : !ops->pwrite ? "pwrite" : !ops->fstat ? "fstat" : "stat");
     afmpeg_fs *fs = malloc(sizeof *fs);
     if (!fs)
-        return AFMPEG_ENOMEM;
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     fs->ops = *ops;
     fs->payload = payload;
     if (!fs->ops.ftruncate)
@@ -94,6 +114,7 @@ int afmpeg_fs_new_custom(afmpeg_fs **out, const afmpeg_fs_ops *ops, void *payloa
     if (!fs->ops.destroy)
         fs->ops.destroy = stub_destroy;
     *out = fs;
+    afm_error_clear();
     return AFMPEG_OK;
 }
 
@@ -120,7 +141,7 @@ static int io_error(int64_t n)
     return n < 0 && n > -4096 ? (int)n : -EIO;
 }
 
-int afmpeg_fs_write_file(afmpeg_fs *fs, const char *path, const void *data, size_t len)
+static int fs_write_file(afmpeg_fs *fs, const char *path, const void *data, size_t len)
 {
     char p[AFM_PATH_MAX + 1];
     int rc = host_path(fs, path, p);
@@ -187,7 +208,7 @@ static int read_all(afmpeg_fs *fs, void *h, char **out, size_t *out_len)
     return rc;
 }
 
-int afmpeg_fs_read_file(afmpeg_fs *fs, const char *path, void **out_data, size_t *out_len)
+static int fs_read_file(afmpeg_fs *fs, const char *path, void **out_data, size_t *out_len)
 {
     if (!out_data || !out_len)
         return AFMPEG_EINVAL;
@@ -216,23 +237,48 @@ int afmpeg_fs_read_file(afmpeg_fs *fs, const char *path, void **out_data, size_t
     return AFMPEG_OK;
 }
 
-int afmpeg_fs_mkdir(afmpeg_fs *fs, const char *path)
+static int fs_mkdir(afmpeg_fs *fs, const char *path)
 {
     char p[AFM_PATH_MAX + 1];
     int rc = host_path(fs, path, p);
     return rc ? rc : afm_fs_errno_to_error(fs->ops.mkdir(fs->payload, p));
 }
 
-int afmpeg_fs_remove(afmpeg_fs *fs, const char *path)
+static int fs_remove(afmpeg_fs *fs, const char *path)
 {
     char p[AFM_PATH_MAX + 1];
     int rc = host_path(fs, path, p);
     return rc ? rc : afm_fs_errno_to_error(fs->ops.unlink(fs->payload, p));
 }
 
-int afmpeg_fs_stat_path(afmpeg_fs *fs, const char *path, afmpeg_fs_stat *out)
+static int fs_stat(afmpeg_fs *fs, const char *path, afmpeg_fs_stat *out)
 {
     char p[AFM_PATH_MAX + 1];
     int rc = out ? host_path(fs, path, p) : AFMPEG_EINVAL;
     return rc ? rc : afm_fs_errno_to_error(fs->ops.stat(fs->payload, p, out));
+}
+
+int afmpeg_fs_write_file(afmpeg_fs *fs, const char *path, const void *data, size_t len)
+{
+    return fs_done(fs_write_file(fs, path, data, len), path);
+}
+
+int afmpeg_fs_read_file(afmpeg_fs *fs, const char *path, void **out_data, size_t *out_len)
+{
+    return fs_done(fs_read_file(fs, path, out_data, out_len), path);
+}
+
+int afmpeg_fs_mkdir(afmpeg_fs *fs, const char *path)
+{
+    return fs_done(fs_mkdir(fs, path), path);
+}
+
+int afmpeg_fs_remove(afmpeg_fs *fs, const char *path)
+{
+    return fs_done(fs_remove(fs, path), path);
+}
+
+int afmpeg_fs_stat_path(afmpeg_fs *fs, const char *path, afmpeg_fs_stat *out)
+{
+    return fs_done(fs_stat(fs, path, out), path);
 }

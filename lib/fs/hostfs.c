@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "core/errors.h"
 #include "fs/fs.h"
 
 #define HOSTFS_OPEN_FLAGS (AFMPEG_FS_READ | AFMPEG_FS_WRITE | AFMPEG_FS_CREATE | AFMPEG_FS_TRUNC | \
@@ -342,31 +343,34 @@ static const afmpeg_fs_ops hostfs_ops = {
     .destroy = hostfs_destroy,
 };
 
-int afmpeg_fs_new_hostdir(afmpeg_fs **out, const char *dir)
+int afmpeg_fs_new_hostdir(const char *dir, afmpeg_fs **out)
 {
     if (!out)
-        return AFMPEG_EINVAL;
+        return afm_error(AFMPEG_EINVAL, "out is NULL");
     *out = NULL;
     if (!dir)
-        return AFMPEG_EINVAL;
+        return afm_error(AFMPEG_EINVAL, "dir is NULL");
     hostfs *fs = malloc(sizeof *fs);
     if (!fs)
-        return AFMPEG_ENOMEM;
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     fs->root = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fs->root < 0) {
-        int rc = afm_fs_errno_to_error(-errno);
+        int e = errno, rc = afm_fs_errno_to_error(-e);
         free(fs);
-        return rc;
+        return afm_error(rc, "%.300s: %s", dir, strerror(e));
     }
     /* Without openat2 (Linux < 5.6, or filtered by seccomp: ENOSYS or EPERM) there is no jail;
      * refuse rather than run unconfined. */
     int fd = jail_open(fs, "", O_PATH | O_DIRECTORY, 0);
     if (fd < 0) {
         hostfs_destroy(fs);
-        return fd == -ENOSYS || fd == -EPERM ? AFMPEG_ENOTSUP : afm_fs_errno_to_error(fd);
+        if (fd == -ENOSYS || fd == -EPERM)
+            return afm_error(AFMPEG_ENOTSUP, "this kernel cannot jail a directory (openat2 with "
+                             "RESOLVE_BENEATH is missing or filtered): refusing to run unjailed");
+        return afm_error(afm_fs_errno_to_error(fd), "%.300s: %s", dir, strerror(-fd));
     }
     close(fd);
-    int rc = afmpeg_fs_new_custom(out, &hostfs_ops, fs);
+    int rc = afmpeg_fs_new_custom(&hostfs_ops, fs, out);
     if (rc)
         hostfs_destroy(fs);
     return rc;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "core/errors.h"
 #include "fs/fs.h"
 
 #define MEMFS_NAME_MAX 255
@@ -517,24 +518,24 @@ static const afmpeg_fs_ops memfs_ops = {
 int afmpeg_fs_new_memory(afmpeg_fs **out)
 {
     if (!out)
-        return AFMPEG_EINVAL;
+        return afm_error(AFMPEG_EINVAL, "out is NULL");
     *out = NULL;
     memfs *m = calloc(1, sizeof *m);
     if (!m)
-        return AFMPEG_ENOMEM;
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     m->next_ino = 1;
     m->root = node_new(m, AFMPEG_FS_TYPE_DIRECTORY, "");
     if (!m->root) {
         free(m);
-        return AFMPEG_ENOMEM;
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     }
     m->root->refs = 1;
     if (pthread_mutex_init(&m->lock, NULL)) {
         node_free(m->root);
         free(m);
-        return AFMPEG_ENOMEM;
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     }
-    int rc = afmpeg_fs_new_custom(out, &memfs_ops, m);
+    int rc = afmpeg_fs_new_custom(&memfs_ops, m, out);
     if (rc)
         memfs_destroy(m);
     return rc;

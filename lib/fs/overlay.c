@@ -139,7 +139,7 @@ int afm_overlay_new(afmpeg_fs *base, afmpeg_fs **out)
     if (!err)
         err = afmpeg_fs_mkdir(ov->upper, AFM_OVERLAY_DIR);
     if (!err)
-        err = afmpeg_fs_new_custom(out, &ops, ov);
+        err = afmpeg_fs_new_custom(&ops, ov, out);
     if (err) {
         afmpeg_fs_free(ov->upper);
         free(ov);

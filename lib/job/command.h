@@ -51,8 +51,8 @@ struct afmpeg_command {
     int copyts;
 };
 
-/* The shape checks of afmpeg_command_validate(cmd, NULL); `fn` names the public call. */
-int afm_command_check_shape(const afmpeg_command *cmd, const char *fn);
+/* The shape checks of afmpeg_command_validate(cmd, NULL). */
+int afm_command_check_shape(const afmpeg_command *cmd);
 /* The ffmpeg argv (argv[0] "ffmpeg") into *out, with out->v[out->n] NULL so it is an argv
  * (free with afm_strv_free). 0 or ENOMEM. */
 int afm_command_render(const afmpeg_command *cmd, afm_strv *out);

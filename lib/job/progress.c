@@ -107,3 +107,18 @@ void afm_progress_finish(afm_progress *p)
     last.done = 1;
     p->fn(&last, p->payload);
 }
+
+const char **afm_progress_argv(const char *const *argv)
+{
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    const char **v = malloc((n + 3) * sizeof *v);
+    if (!v)
+        return NULL;
+    v[0] = argv[0];
+    v[1] = "-progress";
+    v[2] = AFM_PROGRESS_URL;
+    memcpy(v + 3, argv + 1, n * sizeof *v); /* with the NULL */
+    return v;
+}

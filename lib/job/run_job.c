@@ -17,51 +17,50 @@
 
 /* 1 when every name is there; 0 with the message set; or a negative error. */
 static int need_component(afmpeg_runtime *rt, afm_component kind, const char *name,
-                          const char *where, const char *fn)
+                          const char *where)
 {
     static const char *const what[] = {"encoder", "filter", "muxer (output format)",
                                        "demuxer (input format)", "bitstream filter"};
     int r = afm_component_has(rt, kind, name);
     if (r == 0)
-        afm_error(AFMPEG_EINVAL, "%s: %s: the embedded module has no %s \"%s\"", fn, where,
+        afm_error(AFMPEG_EINVAL, "%s: the embedded module has no %s \"%s\"", where,
                   what[kind], name);
     return r;
 }
 
 /* Checks every filter a graph (or a simple chain) names. */
-static int need_filters(afmpeg_runtime *rt, const char *graph_text, const char *where,
-                        const char *fn)
+static int need_filters(afmpeg_runtime *rt, const char *graph_text, const char *where)
 {
     afm_graph g;
     if (afm_graph_parse(graph_text, &g)) {
-        afm_error(AFMPEG_EINVAL, "%s: %s: %s", fn, where, g.error);
+        afm_error(AFMPEG_EINVAL, "%s: %s", where, g.error);
         afm_graph_free(&g);
         return 0;
     }
     int r = 1;
     for (size_t i = 0; i < g.filters.n && r == 1; i++)
-        r = need_component(rt, AFM_FILTER, g.filters.v[i], where, fn);
+        r = need_component(rt, AFM_FILTER, g.filters.v[i], where);
     afm_graph_free(&g);
     return r;
 }
 
 /* Checks each bitstream filter of a list "a,b=opt=1". */
-static int need_bsfs(afmpeg_runtime *rt, const char *list, const char *where, const char *fn)
+static int need_bsfs(afmpeg_runtime *rt, const char *list, const char *where)
 {
     char *copy = strdup(list);
     if (!copy)
-        return afm_error(AFMPEG_ENOMEM, "%s: out of memory", fn);
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     int r = 1;
     for (char *save = NULL, *b = strtok_r(copy, ",", &save); b && r == 1;
          b = strtok_r(NULL, ",", &save)) {
         b[strcspn(b, "=")] = '\0';
-        r = need_component(rt, AFM_BSF, b, where, fn);
+        r = need_component(rt, AFM_BSF, b, where);
     }
     free(copy);
     return r;
 }
 
-static int check_components(const afmpeg_command *cmd, afmpeg_runtime *rt, const char *fn)
+static int check_components(const afmpeg_command *cmd, afmpeg_runtime *rt)
 {
     static const char *const type_name[AFM_TYPES] = {"video", "audio", "subtitle", "data"};
     char where[96];
@@ -69,46 +68,49 @@ static int check_components(const afmpeg_command *cmd, afmpeg_runtime *rt, const
     for (size_t i = 0; i < cmd->n_inputs && r == 1; i++) {
         snprintf(where, sizeof where, "input %zu: format", i);
         if (cmd->inputs[i].format)
-            r = need_component(rt, AFM_DEMUXER, cmd->inputs[i].format, where, fn);
+            r = need_component(rt, AFM_DEMUXER, cmd->inputs[i].format, where);
     }
     if (r == 1 && cmd->graph)
-        r = need_filters(rt, cmd->graph, "filter_complex", fn);
+        r = need_filters(rt, cmd->graph, "filter_complex");
     for (size_t oi = 0; oi < cmd->n_outputs && r == 1; oi++) {
         const afm_output *o = &cmd->outputs[oi];
         if (o->format) {
             snprintf(where, sizeof where, "output %zu: format", oi);
-            r = need_component(rt, AFM_MUXER, o->format, where, fn);
+            r = need_component(rt, AFM_MUXER, o->format, where);
         }
         for (int t = 0; t < AFM_TYPES && r == 1; t++) {
             if (o->codec[t] && strcmp(o->codec[t], "copy") != 0) {
                 snprintf(where, sizeof where, "output %zu: %s codec", oi, type_name[t]);
-                r = need_component(rt, AFM_ENCODER, o->codec[t], where, fn);
+                r = need_component(rt, AFM_ENCODER, o->codec[t], where);
             }
             if (r == 1 && o->filter[t]) {
                 snprintf(where, sizeof where, "output %zu: %s filter", oi, type_name[t]);
-                r = need_filters(rt, o->filter[t], where, fn);
+                r = need_filters(rt, o->filter[t], where);
             }
         }
         for (size_t k = 0; k + 1 < o->bsfs.n && r == 1; k += 2) {
             snprintf(where, sizeof where, "output %zu: bsf:%s", oi, o->bsfs.v[k]);
-            r = need_bsfs(rt, o->bsfs.v[k + 1], where, fn);
+            r = need_bsfs(rt, o->bsfs.v[k + 1], where);
         }
     }
     return r == 1 ? AFMPEG_OK : r == 0 ? AFMPEG_EINVAL : r;
 }
 
-static int validate(const afmpeg_command *cmd, afmpeg_runtime *rt, const char *fn)
+static int validate(const afmpeg_command *cmd, afmpeg_runtime *rt)
 {
-    int err = afm_command_check_shape(cmd, fn);
+    int err = afm_command_check_shape(cmd);
     if (!err && rt)
-        err = check_components(cmd, rt, fn);
+        err = check_components(cmd, rt);
     return err;
 }
 
 int afmpeg_command_validate(const afmpeg_command *cmd, afmpeg_runtime *rt)
 {
     afm_error_clear();
-    return validate(cmd, rt, "afmpeg_command_validate");
+    int err = validate(cmd, rt);
+    if (!err)
+        afm_error_clear();
+    return err;
 }
 
 /* ---- reading FFmpeg's report (stderr) ------------------------------------------------------- */
@@ -132,9 +134,8 @@ typedef struct report {
     afm_strv strings;        /* owns the measurements' strings */
     char ebur_section[32];   /* inside ebur128's summary: its current section, else "" */
     int in_ebur_summary;
-    char line[1024];
-    size_t len;
-    int overlong, oom;
+    afm_lines lines;
+    int oom;
 } report;
 
 static const char *keep(report *r, const char *s)
@@ -370,26 +371,19 @@ static void report_line(report *r, const char *line)
     }
 }
 
-/* The stderr tap: whole lines to report_line(). */
+/* The stderr tap: FFmpeg's report, line by line (afm_lines), to report_line(). */
 static int report_tap(const void *data, size_t len, void *payload)
 {
     report *r = payload;
-    const char *d = data;
-    for (size_t i = 0; i < len; i++) {
-        if (d[i] == '\n' || d[i] == '\r') {
-            if (!r->overlong && (r->len || r->in_ebur_summary)) {
-                r->line[r->len] = '\0';
-                report_line(r, r->line);
-            }
-            r->len = 0;
-            r->overlong = 0;
-        } else if (r->len + 1 < sizeof r->line) {
-            r->line[r->len++] = d[i];
-        } else {
-            r->overlong = 1;
-        }
-    }
+    afm_lines_feed(&r->lines, data, len);
     return 0;
+}
+
+static void report_each_line(char *line, size_t len, void *payload)
+{
+    report *r = payload;
+    if (len || r->in_ebur_summary)
+        report_line(r, line);
 }
 
 /* ---- the result ----------------------------------------------------------------------------- */
@@ -480,15 +474,9 @@ static int describe(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd
             info->stream_count++;
         }
         if (single_file(&cmd->outputs[o])) {
-            afmpeg_job_options po = AFMPEG_JOB_OPTIONS_INIT;
-            if (opts) {
-                po.cancel = opts->cancel;
-                po.memory_limit = opts->memory_limit;
-                po.timeout_ms = opts->timeout_ms;
-            }
             /* A failed probe (an output in a format ffprobe cannot read back) leaves it NULL:
-             * the job itself succeeded. */
-            if (afm_probe_run(rt, fs, cmd->outputs[o].path, &po, &j->probes[o]) == AFMPEG_OK)
+             * the job itself succeeded. afm_probe_run derives its job from `opts`. */
+            if (afm_probe_run(rt, fs, cmd->outputs[o].path, opts, &j->probes[o]) == AFMPEG_OK)
                 info->probe = j->probes[o];
         }
     }
@@ -549,12 +537,9 @@ static double expected_length(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_co
     double limit = o->has_duration ? o->duration : -1;
     if (o->has_end && (limit < 0 || o->end < limit))
         limit = o->end;
-    afmpeg_job_options po = AFMPEG_JOB_OPTIONS_INIT;
-    po.cancel = opts->cancel;
-    po.memory_limit = opts->memory_limit;
     double longest = -1;
     for (size_t i = 0; i < cmd->n_inputs; i++) {
-        double l = input_length(rt, fs, &cmd->inputs[i], &po);
+        double l = input_length(rt, fs, &cmd->inputs[i], opts);
         if (l < 0)
             return limit;
         if (l > longest)
@@ -567,29 +552,49 @@ static double expected_length(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_co
 
 /* ---- running -------------------------------------------------------------------------------- */
 
-static int run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
-                   const afmpeg_job_options *opts, afmpeg_result **out, const char *fn)
+/* Every input file exists before a guest runs (afm_check_input): the same error code for a
+ * missing input as afmpeg_probe() and afmpeg_frames() give. Pipes, and files a concat list
+ * names (checked by the demuxer, which reports them), are left to FFmpeg. */
+static int check_inputs(afmpeg_fs *fs, const afmpeg_command *cmd)
 {
+    for (size_t i = 0; i < cmd->n_inputs; i++) {
+        const afm_input *in = &cmd->inputs[i];
+        const char *path = in->path;
+        if (in->concat.n || !strcmp(path, "-") || !strncmp(path, "pipe:", 5))
+            continue;
+        int err = afm_check_input(fs, path);
+        if (err)
+            return afm_error(err, "input %zu: %s", i, afmpeg_last_error());
+    }
+    return AFMPEG_OK;
+}
+
+int afmpeg_run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
+                   const afmpeg_job_options *opts, afmpeg_result **out)
+{
+    afm_error_clear();
     if (!out)
-        return afm_error(AFMPEG_EINVAL, "%s: out is NULL", fn);
+        return afm_error(AFMPEG_EINVAL, "out is NULL");
     *out = NULL;
     if (!rt || !fs)
-        return afm_error(AFMPEG_EINVAL, "%s: %s is NULL", fn, !rt ? "rt" : "fs");
-    if (opts && (opts->version < 1 || opts->version > AFMPEG_JOB_OPTIONS_VERSION))
-        return afm_error(AFMPEG_EINVAL, "%s: job options version %u is not supported", fn,
-                         opts->version);
-    int err = validate(cmd, rt, fn);
+        return afm_error(AFMPEG_EINVAL, "%s is NULL", !rt ? "rt" : "fs");
+    int err = afm_check_job_options(opts);
+    if (!err)
+        err = validate(cmd, rt);
+    if (!err)
+        err = check_inputs(fs, cmd);
     if (err)
         return err;
 
     afm_strv argv;
     if (afm_command_render(cmd, &argv))
-        return afm_error(AFMPEG_ENOMEM, "%s: out of memory", fn);
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     afm_run_hooks hooks = {0};
     afmpeg_fs *overlay = NULL;
     report rep = {0};
     afm_progress prog;
-    afmpeg_progress_fn on_progress = opts && opts->version >= 2 ? opts->on_progress : NULL;
+    afmpeg_progress_fn on_progress = opts ? opts->on_progress : NULL;
+    const char **run_argv = (const char **)argv.v;
 
     /* Concat lists live on an overlay over the caller's filesystem. */
     for (size_t i = 0; i < cmd->n_inputs && !err; i++) {
@@ -610,58 +615,47 @@ static int run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
                           expected_length(rt, fs, cmd, opts));
         hooks.sink = afm_progress_sink;
         hooks.sink_payload = &prog;
+        if (!(run_argv = afm_progress_argv((const char *const *)argv.v)))
+            err = AFMPEG_ENOMEM;
     }
     rep.n_outputs = cmd->n_outputs;
     rep.current_output = -1;
+    afm_lines_init(&rep.lines, report_each_line, &rep);
     if (!err && !(rep.streams = calloc(cmd->n_outputs, sizeof *rep.streams)))
         err = AFMPEG_ENOMEM;
     hooks.stderr_tap = report_tap;
     hooks.tap_payload = &rep;
     if (err) {
-        err = afm_error(err, "%s: %s", fn, err == AFMPEG_ENOMEM ? "out of memory"
-                                                              : "preparing the job failed");
+        err = afm_error(err, "%s", err == AFMPEG_ENOMEM ? "out of memory"
+                                                        : "preparing the job failed");
     } else {
         afm_error_clear();
-        err = afm_run(rt, fs, (const char *const *)argv.v, opts, &hooks, fn, out);
+        err = afm_run(rt, fs, run_argv, opts, &hooks, out);
     }
     if (*out) {
-        report_tap("\n", 1, &rep); /* a last line without its newline */
+        afm_lines_flush(&rep.lines); /* a last line without its newline */
         int ok = err == AFMPEG_OK && afmpeg_result_exit_code(*out) == 0;
         char saved[1024]; /* describing runs probes, which reset the message */
         snprintf(saved, sizeof saved, "%s", afmpeg_last_error());
         if (describe(rt, fs, cmd, opts, &rep, ok, &(*out)->job) || rep.oom) {
             afmpeg_result_free(*out);
             *out = NULL;
-            err = afm_error(AFMPEG_ENOMEM, "%s: out of memory", fn);
+            err = afm_error(AFMPEG_ENOMEM, "out of memory");
         } else {
-            afm_error(err, "%s", saved);
+            if (err)
+                afm_error(err, "%s", saved);
+            else
+                afm_error_clear();
             if (ok && on_progress)
                 afm_progress_finish(&prog);
         }
     }
+    if (run_argv != (const char **)argv.v)
+        free(run_argv);
     free(rep.m);
     afm_strv_free(&rep.strings);
     free(rep.streams);
     afm_strv_free(&argv);
     afmpeg_fs_free(overlay);
     return err;
-}
-
-int afmpeg_run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
-                   const afmpeg_job_options *opts, afmpeg_result **out)
-{
-    afm_error_clear();
-    return run_job(rt, fs, cmd, opts, out, "afmpeg_run_job");
-}
-
-int afmpeg_pool_run_job(afmpeg_pool *pool, afmpeg_fs *fs, const afmpeg_command *cmd,
-                        const afmpeg_job_options *opts, afmpeg_result **out)
-{
-    afm_error_clear();
-    if (!pool) {
-        if (out)
-            *out = NULL;
-        return afm_error(AFMPEG_EINVAL, "afmpeg_pool_run_job: pool is NULL");
-    }
-    return run_job(afm_pool_runtime(pool), fs, cmd, opts, out, "afmpeg_pool_run_job");
 }

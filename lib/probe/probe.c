@@ -12,6 +12,7 @@
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "afmpeg.h"
@@ -587,126 +588,47 @@ static int capture_stdout(const void *data, size_t len, void *payload)
     return 0;
 }
 
-/* The end of ffprobe's stderr for a message: its last lines, at most TAIL_MAX bytes (the end of
- * one overlong line otherwise), control characters but newline and tab shown as '?' since the
- * text may quote the media. Written to `out` (TAIL_MAX + 1 bytes). */
-static void stderr_tail(const afmpeg_result *res, char *out)
-{
-    size_t len;
-    const char *s = afmpeg_result_stderr(res, &len);
-    while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' ||
-                   s[len - 1] == '\t'))
-        len--;
-    size_t begin = len > TAIL_MAX ? len - TAIL_MAX : 0;
-    if (begin && s[begin - 1] != '\n') {
-        const char *nl = memchr(s + begin, '\n', len - begin);
-        if (nl)
-            begin = (size_t)(nl - s) + 1;
-        else
-            while (begin < len && ((unsigned char)s[begin] & 0xC0) == 0x80)
-                begin++;
-    }
-    size_t n = 0;
-    for (size_t i = begin; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        out[n++] = (ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7F ? '?' : (char)ch;
-    }
-    out[n] = '\0';
-}
-
-/* Whether FFmpeg would take `path` for a URL ("pipe:0", "concat:a|b"): a run of URL scheme
- * characters, then ':'. Such a path is handed to ffprobe as "file:PATH", which FFmpeg's file
- * protocol opens as the file PATH. */
-static int looks_like_url(const char *path)
-{
-    size_t n = strspn(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
-    return path[n] == ':';
-}
-
 static int probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
-                 const afmpeg_job_options *opts, afmpeg_probe_result **out, const char *who)
+                 const afmpeg_job_options *opts, afmpeg_probe_result **out)
 {
     if (!out)
-        return afm_error(AFMPEG_EINVAL, "%s: out is NULL", who);
+        return afm_error(AFMPEG_EINVAL, "out is NULL");
     *out = NULL;
-    if (!rt || !fs || !path)
-        return afm_error(AFMPEG_EINVAL, "%s: %s is NULL", who,
-                         !rt ? "the runtime" : !fs ? "fs" : "path");
-    if (!*path)
-        return afm_error(AFMPEG_EINVAL, "%s: path is empty", who);
-    if (opts && (opts->version < 1 || opts->version > AFMPEG_JOB_OPTIONS_VERSION))
-        return afm_error(AFMPEG_EINVAL, "%s: job options version %u is not supported", who,
-                         opts->version);
+    if (!rt || !fs)
+        return afm_error(AFMPEG_EINVAL, "%s is NULL", !rt ? "rt" : "fs");
+    int err = afm_check_job_options(opts);
+    if (!err) /* a missing file is AFMPEG_ENOENT, not ffprobe's message, and costs no job */
+        err = afm_check_input(fs, path);
+    if (err)
+        return err;
     int shown = PATH_SHOWN; /* enough of the path to recognise it, whatever its length */
 
-    /* Checked here so a missing file is AFMPEG_ENOENT, not ffprobe's message as EMEDIA, and
-     * costs no guest job. */
-    afmpeg_fs_stat st;
-    int err = afmpeg_fs_stat_path(fs, path, &st);
-    switch (err) {
-    case AFMPEG_OK:
-        break;
-    case AFMPEG_ENOENT:
-        return afm_error(err, "%s: %.*s: no such file", who, shown, path);
-    case AFMPEG_EACCES:
-        return afm_error(err, "%s: %.*s: the path leads outside the filesystem", who, shown,
-                         path);
-    case AFMPEG_EINVAL:
-        return afm_error(err, "%s: %.*s: not a valid path", who, shown, path);
-    default:
-        return afm_error(err, "%s: %.*s: %s", who, shown, path, afmpeg_strerror(err));
-    }
-    if (st.type == AFMPEG_FS_TYPE_DIRECTORY)
-        return afm_error(AFMPEG_EISDIR, "%s: %.*s: is a directory", who, shown, path);
-
-    /* The caller's limits and cancel token, but output captured here and nothing on stdin.
-     * A version 1 struct ends before the progress fields: copy only what it has. */
-    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    if (opts)
-        memcpy(&o, opts, opts->version >= 2 ? sizeof o : offsetof(afmpeg_job_options,
-                                                                   on_progress));
     capture cap = {NULL, 0, 0, 0, 0};
-    o.version = AFMPEG_JOB_OPTIONS_VERSION;
-    o.stdin_data = NULL;
-    o.stdin_len = 0;
-    o.on_stdout = capture_stdout;
-    o.on_stderr = NULL;
-    o.output_payload = &cap;
+    afmpeg_job_options o;
+    afm_derive_options(opts, capture_stdout, NULL, &cap, &o);
     o.stderr_limit = STDERR_KEEP;
-    o.on_progress = NULL;
-    o.progress_payload = NULL;
-
-    char *arg = NULL;
-    if (looks_like_url(path)) {
-        size_t n = strlen(path);
-        if (!(arg = malloc(n + 6)))
-            return afm_error(AFMPEG_ENOMEM, "%s: out of memory", who);
-        memcpy(arg, "file:", 5);
-        memcpy(arg + 5, path, n + 1);
-    }
+    char *url = afm_media_url(path, 0);
+    if (!url)
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     /* Compact JSON: the same fields in fewer bytes to capture and parse. "--" ends the options,
      * so a path beginning with '-' is still a path. */
     const char *argv[] = {"ffprobe", "-hide_banner", "-v", "error", "-print_format", "json=c=1",
-                          "-show_format", "-show_streams", "-show_chapters", "--",
-                          arg ? arg : path, NULL};
+                          "-show_format", "-show_streams", "-show_chapters", "--", url, NULL};
     afmpeg_result *res = NULL;
-    err = afmpeg_run_ex(rt, fs, argv, &o, &res);
-    free(arg);
+    err = afm_run(rt, fs, argv, &o, NULL, &res);
+    free(url);
 
     char tail[TAIL_MAX + 1];
-    stderr_tail(res, tail);
+    afm_stderr_summary(res, tail, sizeof tail);
     if (err) {
-        /* Stopped (or never ran): afmpeg_run_ex's error and message; a trap also shows where
-         * ffprobe had got to. */
+        /* Stopped (or never ran): the run's message; a trap also shows where ffprobe had got
+         * to. */
         char msg[1024];
-        const char *m = afmpeg_last_error();
-        if (strncmp(m, "afmpeg_run: ", 12) == 0)
-            m += 12;
-        snprintf(msg, sizeof msg, "%s", m);
+        snprintf(msg, sizeof msg, "%s", afmpeg_last_error());
         if (err == AFMPEG_ETRAP && *tail)
-            afm_error(err, "%s: %.*s: %s; ffprobe said: %s", who, shown, path, msg, tail);
+            afm_error(err, "%.*s: %s; ffprobe said: %s", shown, path, msg, tail);
         else
-            afm_error(err, "%s: %.*s: %s", who, shown, path, msg);
+            afm_error(err, "%.*s: %s", shown, path, msg);
         afmpeg_result_free(res);
         free(cap.data);
         return err;
@@ -715,17 +637,17 @@ static int probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
     afmpeg_result_free(res);
     if (code != 0) {
         free(cap.data);
-        return afm_error(AFMPEG_EMEDIA, "%s: ffprobe could not read %.*s (exit status %d): %s",
-                         who, shown, path, code, *tail ? tail : "(no message)");
+        return afm_error(AFMPEG_EMEDIA, "ffprobe could not read %.*s (exit status %d): %s",
+                         shown, path, code, *tail ? tail : "(no message)");
     }
     if (cap.nomem) {
         free(cap.data);
-        return afm_error(AFMPEG_ENOMEM, "%s: out of memory capturing ffprobe's output", who);
+        return afm_error(AFMPEG_ENOMEM, "out of memory capturing ffprobe's output");
     }
     if (cap.overflow) {
         free(cap.data);
-        return afm_error(AFMPEG_EMEDIA, "%s: ffprobe's description of %.*s is over %u MiB; "
-                         "not kept", who, shown, path, MAX_JSON_BYTES >> 20);
+        return afm_error(AFMPEG_EMEDIA, "ffprobe's description of %.*s is over %u MiB; not kept",
+                         shown, path, MAX_JSON_BYTES >> 20);
     }
 
     json_error_t jerr;
@@ -739,14 +661,15 @@ static int probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
         if (root)
             snprintf(jerr.text, sizeof jerr.text, "no \"format\" section");
         json_decref(root);
-        return afm_error(AFMPEG_EMEDIA, "%s: ffprobe's description of %.*s is unusable (%s)%s%s",
-                         who, shown, path, jerr.text, *tail ? ": " : "", tail);
+        return afm_error(AFMPEG_EMEDIA, "ffprobe's description of %.*s is unusable (%s)%s%s",
+                         shown, path, jerr.text, *tail ? ": " : "", tail);
     }
     afmpeg_probe_result *r = build(root, format, json_len);
     json_decref(root);
     if (!r)
-        return afm_error(AFMPEG_ENOMEM, "%s: out of memory", who);
+        return afm_error(AFMPEG_ENOMEM, "out of memory");
     *out = r;
+    afm_error_clear();
     return AFMPEG_OK;
 }
 
@@ -755,30 +678,11 @@ static int probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
 int afm_probe_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
                   const afmpeg_job_options *opts, afmpeg_probe_result **out)
 {
-    return probe(rt, fs, path, opts, out, "afmpeg_probe");
+    return probe(rt, fs, path, opts, out);
 }
 
-int afmpeg_probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path, afmpeg_probe_result **out)
+int afmpeg_probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
+                 const afmpeg_job_options *opts, afmpeg_probe_result **out)
 {
-    afm_error_clear();
-    return probe(rt, fs, path, NULL, out, "afmpeg_probe");
-}
-
-int afmpeg_probe_ex(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
-                    const afmpeg_job_options *opts, afmpeg_probe_result **out)
-{
-    afm_error_clear();
-    return probe(rt, fs, path, opts, out, "afmpeg_probe_ex");
-}
-
-int afmpeg_pool_probe(afmpeg_pool *pool, afmpeg_fs *fs, const char *path,
-                      const afmpeg_job_options *opts, afmpeg_probe_result **out)
-{
-    afm_error_clear();
-    if (!pool) {
-        if (out)
-            *out = NULL;
-        return afm_error(AFMPEG_EINVAL, "afmpeg_pool_probe: pool is NULL");
-    }
-    return probe(afm_pool_runtime(pool), fs, path, opts, out, "afmpeg_pool_probe");
+    return probe(rt, fs, path, opts, out);
 }

@@ -45,7 +45,7 @@ static inline int under_instrumentation(void)
 static inline afmpeg_fs *hostdir_or_skip(const char *dir)
 {
     afmpeg_fs *fs = NULL;
-    int err = afmpeg_fs_new_hostdir(&fs, dir);
+    int err = afmpeg_fs_new_hostdir(dir, &fs);
     if (err == AFMPEG_ENOTSUP) {
         fprintf(stderr, "skipped: %s\n", afmpeg_last_error()[0] ? afmpeg_last_error()
                                                                 : "openat2 is not available");

@@ -1,11 +1,24 @@
 #!/usr/bin/env bash
-# The public header compiles alone, warning-free, as C99, C11 and C++11 (strict, pedantic), and
-# declares nothing outside the afmpeg_/AFMPEG_ namespace.
+# The public header compiles alone, warning-free, as C99, C11 and C++11 (strict, pedantic), its
+# _INIT macros name every field, and it declares nothing outside the afmpeg_/AFMPEG_ namespace.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-printf '#include "afmpeg.h"\nint main(void) { return afmpeg_version_number() == AFMPEG_VERSION_NUMBER ? 0 : 1; }\n' > "$tmp/h.c"
+# Every options struct's _INIT macro is used, so -Wextra (-Wmissing-field-initializers) fails
+# the build when a field is appended to a struct and not to its macro.
+cat > "$tmp/h.c" <<'EOF_C'
+#include "afmpeg.h"
+int main(void)
+{
+    afmpeg_limits l = AFMPEG_LIMITS_INIT;
+    afmpeg_runtime_options r = AFMPEG_RUNTIME_OPTIONS_INIT;
+    afmpeg_job_options j = AFMPEG_JOB_OPTIONS_INIT;
+    afmpeg_frames_options f = AFMPEG_FRAMES_OPTIONS_INIT;
+    (void)l; (void)r; (void)j; (void)f;
+    return afmpeg_version_number() == AFMPEG_VERSION_NUMBER ? 0 : 1;
+}
+EOF_C
 cp "$tmp/h.c" "$tmp/h.cpp"
 passed=0 failed=0
 check() { # name, command...
