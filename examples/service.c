@@ -180,6 +180,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: service [-t THREADS] [-i INSTANCES] OUTDIR FILE...\n");
         return 2;
     }
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* a log: one line at a time, also into a file */
     service svc = {0};
     svc.outdir = argv[optind];
     svc.requests = argv + optind + 1;

@@ -86,7 +86,7 @@ check "soname is libafmpeg.so.$major" t_soname
 # Exports: every defined dynamic symbol is afmpeg_* (or the version node, the absolute symbol
 # AFMPEG_n), and they are exactly the functions afmpeg.h declares.
 nm -D --defined-only "$lib/libafmpeg.so.$version" > "$tmp/nm.txt"
-grep -oE 'AFMPEG_API[^(]*\(' include/afmpeg.h | sed -E 's/.*[ *]([a-z0-9_]+)\($/\1/' |
+grep -oE '^AFMPEG_API[^(]*\(' include/afmpeg.h | sed -E 's/.*[ *]([a-z0-9_]+)\($/\1/' |
     sort -u > "$tmp/declared.txt"
 t_only_afmpeg() {
     local other
