@@ -99,7 +99,7 @@ static void put_tags(const afmpeg_tag *tags, size_t count)
 {
     putchar('{');
     for (size_t i = 0; i < count; i++) {
-        printf(i ? ", " : "");
+        fputs(i ? ", " : "", stdout);
         put_string(tags[i].key);
         fputs(": ", stdout);
         if (*tags[i].value)

@@ -75,8 +75,8 @@ static int handle_request(service *svc, int n, const char *file)
         fprintf(stderr, "request %d: %s: %s\n", n, file, strerror(errno));
         return AFMPEG_EIO;
     }
-    /* This job's options: the service's cancel token; the limits are the runtime's, but one
-     * job could have its own (0 fields take the runtime's). */
+    /* This job's options: the service's cancel token, and a deadline of its own, shorter than
+     * the runtime's; the other limits are 0, which takes the runtime's. */
     afmpeg_job_options opts = AFMPEG_JOB_OPTIONS_INIT;
     opts.cancel = svc->shutdown;
     opts.limits.timeout_ms = 20000;
