@@ -41,7 +41,8 @@ MODULE_STAMP := $(BUILD)/module/.stamp
 
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-all: $(BUILD)/libafmpeg.a $(BUILD)/libafmpeg.so $(BUILD)/afmpeg $(EXAMPLES) man
+all: $(BUILD)/libafmpeg.a $(BUILD)/dist/libafmpeg.a $(BUILD)/libafmpeg.so $(BUILD)/afmpeg \
+     $(EXAMPLES) man
 
 deps:
 	scripts/install-deps.sh
@@ -98,6 +99,20 @@ $(BUILD)/libafmpeg.so.$(VERSION): $(BASE_OBJS) $(ENGINE_OBJS) $(MODULE_STAMP) li
 $(BUILD)/libafmpeg.so: $(BUILD)/libafmpeg.so.$(VERSION)
 	ln -sf libafmpeg.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $@
+
+# The static library installed: one object, prelinked (ld -r), with every hidden symbol made
+# local (objcopy --localize-hidden), so that a program linking it sees the afmpeg_* functions and
+# nothing else, as with the shared library: the library's wasm_rt_* runtime and WASI imports can
+# then never clash with another wasm2c module's, or with the program's own names.
+# $(BUILD)/libafmpeg.a keeps its objects as they are, for the tests that use internals.
+OBJCOPY ?= objcopy
+$(BUILD)/dist/libafmpeg.a: $(BASE_OBJS) $(ENGINE_OBJS) $(MODULE_STAMP)
+	@mkdir -p $(dir $@)
+	$(LD) -r -o $(BUILD)/dist/afmpeg.o $(BASE_OBJS) $(ENGINE_OBJS) $(BUILD)/module/obj/*.o
+	$(OBJCOPY) --localize-hidden $(BUILD)/dist/afmpeg.o
+	rm -f $@
+	$(AR) rcs $@ $(BUILD)/dist/afmpeg.o
+	rm $(BUILD)/dist/afmpeg.o
 
 # Man pages: scdoc sources in docs/man/, roff in the build tree. scdoc turns hyphenation off
 # (.nh) and justification too (.ad l) before .TH, which groff's man macros reset; repeating both
@@ -164,7 +179,7 @@ install: all $(BUILD)/afmpeg.pc
 	$(INSTALL) -m 755 $(BUILD)/libafmpeg.so.$(VERSION) $(DESTDIR)$(libdir)/
 	ln -sf libafmpeg.so.$(VERSION) $(DESTDIR)$(libdir)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libafmpeg.so
-	$(INSTALL) -m 644 $(BUILD)/libafmpeg.a $(DESTDIR)$(libdir)/
+	$(INSTALL) -m 644 $(BUILD)/dist/libafmpeg.a $(DESTDIR)$(libdir)/
 	$(INSTALL) -m 644 $(BUILD)/afmpeg.pc $(DESTDIR)$(pkgconfigdir)/
 	$(INSTALL) -m 644 include/afmpeg.h $(DESTDIR)$(includedir)/
 	$(INSTALL) -m 644 $(BUILD)/man/afmpeg.1 $(DESTDIR)$(man1dir)/

@@ -103,6 +103,25 @@ t_exports_declared() {
 check "exported functions = the $(wc -l < "$tmp/declared.txt") afmpeg.h declares" \
     t_exports_declared
 
+# The static library too: one prelinked object whose only global definitions are afmpeg_*, so a
+# program with names of its own like the library's internals (another wasm2c module's runtime,
+# wasm_rt_*) links with it.
+t_static_only_afmpeg() {
+    local other
+    other=$(nm -g --defined-only "$lib/libafmpeg.a" | awk 'NF == 3 && $3 !~ /^afmpeg_/')
+    [ -z "$other" ] || fail "libafmpeg.a defines besides afmpeg_*:"$'\n'"$(head <<< "$other")"
+    cat > "$tmp/clash.c" <<'EOF2'
+#include <afmpeg.h>
+void wasm_rt_trap(int code);   /* as another wasm2c module's runtime has it */
+void wasm_rt_trap(int code) { (void)code; }
+int main(void) { return afmpeg_version_number() == AFMPEG_VERSION_NUMBER ? 0 : 1; }
+EOF2
+    cc "$tmp/clash.c" -I"$prefix/include" "$lib/libafmpeg.a" -ljansson -lpthread -lm \
+        -o "$tmp/clash" && "$tmp/clash"
+}
+check "libafmpeg.a: only afmpeg_* global; a program defining wasm_rt_trap links" \
+    t_static_only_afmpeg
+
 # pkg-config, with only the scratch prefix added to its path.
 export PKG_CONFIG_PATH=$lib/pkgconfig
 t_pc() {
