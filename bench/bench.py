@@ -865,7 +865,7 @@ def write_report(out, info, workloads, results, extra, na, pool_md, charts):
         "its -O2 (openh264 `USE_ASM=No`). One process per run. `%s`" % (
             info["gcc"], host_march(), info["noasm_dir"]))
     add("- **afmpeg**: `bench_afmpeg` linking build/libafmpeg.a; one runtime, then per run a job "
-        "(`afmpeg_run_ex`) on an in-memory filesystem already holding the inputs; only the job "
+        "(`afmpeg_run`) on an in-memory filesystem already holding the inputs; only the job "
         "is timed (fresh instance, run, result). Peak RSS is the driver process's.")
     add("- **V8**: node %s (V8 %s) running afmpeg's own module (`%s`, sha256 %s…) through "
         "`node:wasi`; compiled once, every function by TurboFan at its first call (`%s`: the "

@@ -1,11 +1,11 @@
 /* bench_afmpeg — the "afmpeg in-process" engine of the side-by-side benchmark (bench/bench.py).
  *
- * One warm runtime per process; each timed job is one afmpeg_run_ex() (or afmpeg_probe()) on an
+ * One warm runtime per process; each timed job is one afmpeg_run() (or afmpeg_probe()) on an
  * in-memory filesystem that already holds the inputs: the time is the job's alone (a fresh guest
  * instance, the run, its result), not the process start, afmpeg_new or the copying of inputs.
  *
  *   bench_afmpeg run   REPS WARMUP [-i NAME=PATH]... [-o NAME]... -- ARGV...
- *        times afmpeg_run_ex(ARGV); each -o NAME must exist and be non-empty after every run
+ *        times afmpeg_run(ARGV); each -o NAME must exist and be non-empty after every run
  *   bench_afmpeg probe REPS WARMUP -i NAME=PATH -- NAME
  *        times afmpeg_probe(NAME) end to end (ffprobe in the guest, its JSON parsed into structs)
  *   bench_afmpeg new   REPS
@@ -113,7 +113,7 @@ static double one_job(afmpeg_runtime *rt, const char *mode, const char *const *a
     if (!strcmp(mode, "probe")) {
         afmpeg_probe_result *p = NULL;
         t0 = now_ms();
-        int err = afmpeg_probe(rt, fs, argv[0], &p);
+        int err = afmpeg_probe(rt, fs, argv[0], NULL, &p);
         t = now_ms() - t0;
         if (err)
             fail("afmpeg_probe", afmpeg_last_error());
@@ -123,10 +123,10 @@ static double one_job(afmpeg_runtime *rt, const char *mode, const char *const *a
     } else {
         afmpeg_result *res = NULL;
         t0 = now_ms();
-        int err = afmpeg_run_ex(rt, fs, argv, NULL, &res);
+        int err = afmpeg_run(rt, fs, argv, NULL, &res);
         t = now_ms() - t0;
         if (err)
-            fail("afmpeg_run_ex", afmpeg_last_error());
+            fail("afmpeg_run", afmpeg_last_error());
         if (afmpeg_result_exit_code(res) != 0)
             fail("the job failed", afmpeg_result_stderr(res, NULL));
         for (int i = 0; i < n_outputs; i++) {
@@ -153,16 +153,16 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "new")) {
         afmpeg_runtime *rt;
         double t0 = now_ms();
-        if (afmpeg_new(&rt, NULL))
+        if (afmpeg_new(NULL, &rt))
             fail("afmpeg_new", afmpeg_last_error());
         double first = now_ms() - t0;
-        afmpeg_close(rt);
+        afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
         for (int i = 0; i < reps; i++) {
             t0 = now_ms();
-            if (afmpeg_new(&rt, NULL))
+            if (afmpeg_new(NULL, &rt))
                 fail("afmpeg_new", afmpeg_last_error());
             times[i] = now_ms() - t0;
-            afmpeg_close(rt);
+            afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
         }
         print_times(times, reps, first);
         return 0;
@@ -194,7 +194,7 @@ int main(int argc, char **argv)
     const char *const *job = (const char *const *)&argv[i + 1];
 
     afmpeg_runtime *rt;
-    if (afmpeg_new(&rt, NULL))
+    if (afmpeg_new(NULL, &rt))
         fail("afmpeg_new", afmpeg_last_error());
     double first = one_job(rt, mode, job); /* the warm-up runs are the runtime's first jobs */
     for (int w = 1; w < warmup; w++)
@@ -213,7 +213,7 @@ int main(int argc, char **argv)
             times[r] = one_job(rt, mode, job);
         print_times(times, reps, first);
     }
-    afmpeg_close(rt);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
     for (int k = 0; k < n_inputs; k++)
         free(inputs[k].data);
     return 0;

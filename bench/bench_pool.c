@@ -1,11 +1,12 @@
 /* bench_pool — measured in one run, reported as ratios (not a test: nothing here can fail).
  *
  *   1. Pool scaling: a batch of transcodes (examples/sample.mp4 -> H.264/AAC at width 160) on a
- *      pool of 1 instance, then of 2, with as many submitting threads as jobs. Throughput ratio
+ *      runtime of 1 instance, then of 2, with as many submitting threads as jobs. Throughput ratio
  *      (goal on 2 cores: >= 1.85x) and each job's queueing delay (time to finish minus the time
  *      one job takes alone).
- *   2. Cancel latency: from afmpeg_cancel() to afmpeg_run() returning, for a guest spinning on
- *      registers (no host calls), one sleeping in host calls, and a real FFmpeg decode.
+ *   2. Cancel latency: from afmpeg_cancel_token_cancel() to afmpeg_run() returning, for a guest
+ *      spinning on registers (no host calls), one sleeping in host calls, and a real FFmpeg
+ *      decode.
  *
  * usage: bench_pool [SAMPLE] [JOBS]   (defaults: examples/sample.mp4, 8) */
 #include <pthread.h>
@@ -26,7 +27,7 @@ static void *input;
 static size_t input_len;
 
 typedef struct job {
-    afmpeg_pool *pool;
+    afmpeg_runtime *pool; /* a runtime of `instances` instances */
     double submitted, finished;
     int ok;
 } job;
@@ -41,7 +42,7 @@ static void *transcode(void *arg)
     const char *argv[] = {"ffmpeg", "-nostdin", "-v", "error", "-i", "in.mp4", "-vf",
                           "scale=160:-2", "-c:v", "libopenh264", "-c:a", "aac", "out.mp4", NULL};
     j->submitted = now_ms();
-    j->ok = afmpeg_pool_run(j->pool, fs, argv, NULL, &res) == AFMPEG_OK &&
+    j->ok = afmpeg_run(j->pool, fs, argv, NULL, &res) == AFMPEG_OK &&
             afmpeg_result_exit_code(res) == 0;
     j->finished = now_ms();
     afmpeg_result_free(res);
@@ -49,14 +50,14 @@ static void *transcode(void *arg)
     return NULL;
 }
 
-/* Runs `n` jobs at once on a pool of `instances`; returns the batch's wall time in ms. */
+/* Runs `n` jobs at once on a runtime of `instances`; returns the batch's wall time in ms. */
 static double batch(unsigned instances, int n, double solo_ms, double *mean_wait, double *max_wait)
 {
-    afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
+    afmpeg_runtime_options po = AFMPEG_RUNTIME_OPTIONS_INIT;
     po.instances = instances;
-    afmpeg_pool *pool;
-    if (afmpeg_pool_new(&pool, &po)) {
-        fprintf(stderr, "afmpeg_pool_new: %s\n", afmpeg_last_error());
+    afmpeg_runtime *pool;
+    if (afmpeg_new(&po, &pool)) {
+        fprintf(stderr, "afmpeg_new: %s\n", afmpeg_last_error());
         exit(1);
     }
     job *jobs = calloc((size_t)n, sizeof *jobs);
@@ -81,7 +82,7 @@ static double batch(unsigned instances, int n, double solo_ms, double *mean_wait
         if (wait > *max_wait)
             *max_wait = wait;
     }
-    afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
+    afmpeg_close(pool, AFMPEG_CLOSE_WAIT);
     free(jobs);
     free(t);
     return wall;
@@ -98,7 +99,7 @@ static void *canceller(void *arg)
     struct timespec ts = {0, (long)(c->delay_ms * 1e6)};
     nanosleep(&ts, NULL);
     c->cancelled_at = now_ms();
-    afmpeg_cancel(c->token);
+    afmpeg_cancel_token_cancel(c->token);
     return NULL;
 }
 
@@ -125,7 +126,7 @@ static void cancel_latency(afmpeg_runtime *rt, const char *const *argv, int reps
         pthread_t t;
         pthread_create(&t, NULL, canceller, &c);
         afmpeg_result *res = NULL;
-        int err = afmpeg_run_ex(rt, fs, argv, &o, &res);
+        int err = afmpeg_run(rt, fs, argv, &o, &res);
         double returned = now_ms();
         pthread_join(t, NULL);
         if (err != AFMPEG_ECANCELLED) {
@@ -186,7 +187,7 @@ int main(int argc, char **argv)
            t1 / t2);
 
     afmpeg_runtime *rt;
-    afmpeg_new(&rt, NULL);
+    afmpeg_new(NULL, &rt);
     const char *spin[] = {"afmpeg-selftest", "spin", NULL};
     const char *sleep_[] = {"afmpeg-selftest", "sleep", NULL};
     const char *decode[] = {"ffmpeg", "-nostdin", "-v", "error", "-stream_loop", "-1", "-i",
@@ -199,8 +200,8 @@ int main(int argc, char **argv)
     printf("| guest sleeping in host calls | %.3f ms | %.3f ms |\n", med, max);
     cancel_latency(rt, decode, 20, &med, &max);
     printf("| FFmpeg decoding | %.3f ms | %.3f ms |\n", med, max);
-    printf("\ngoal: a running job stops within 50 ms of afmpeg_cancel()\n");
-    afmpeg_close(rt);
+    printf("\ngoal: a running job stops within 50 ms of afmpeg_cancel_token_cancel()\n");
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
     free(input);
     return 0;
 }

@@ -44,11 +44,67 @@ static void usage(FILE *f)
             "  --timeout SECONDS      stop the job after this long (default: 1 hour)\n"
             "  --memory-limit MIB     the guest's memory cap (default: 512)\n"
             "  --output-limit MIB     bytes the job may write in all (default: 65536)\n"
+            "  --version              afmpeg's and the embedded FFmpeg's versions, its licence\n"
+            "                         and its components (encoders, filters, formats, ...)\n"
             "\n"
             "Exit status: the tool's own (for a verb: 0; 1 if the media could not be read\n"
             "or ffmpeg failed; 2 for bad arguments; 130 if interrupted); 70 if the guest\n"
             "trapped, 71 if the job could not be run, 73 if it hit the output or open-file\n"
             "limit, 124 if it ran past --timeout.\n");
+}
+
+/* Prints `label` in the 11 columns the verbs' summaries use, then the names of `list` separated
+ * by spaces, wrapped before column 80 with the continuation lines indented to match. */
+static void print_list(const char *label, const char *const *list)
+{
+    int col = printf("%-11s", label);
+    size_t n = 0;
+    for (const char *const *p = list; *p; p++, n++) {
+        int len = (int)strlen(*p);
+        if (n && col + 1 + len > 79) {
+            printf("\n%11s", "");
+            col = 11;
+        } else if (n) {
+            putchar(' ');
+            col++;
+        }
+        cli_put_safe(stdout, *p);
+        col += len;
+    }
+    printf("%s\n", n ? "" : "(none)");
+}
+
+/* --version: afmpeg's version, then what the embedded module is, as the module says
+ * (afmpeg_module_info_get(): a few short guest jobs). */
+static int print_version(void)
+{
+    printf("afmpeg %s\n", afmpeg_version());
+    fflush(stdout);
+    afmpeg_runtime *rt = NULL;
+    const afmpeg_module_info *info = NULL;
+    int err = afmpeg_new(NULL, &rt);
+    if (!err)
+        err = afmpeg_module_info_get(rt, &info);
+    if (err) {
+        fprintf(stderr, "afmpeg: cannot describe the embedded FFmpeg: %s\n",
+                *afmpeg_last_error() ? afmpeg_last_error() : afmpeg_strerror(err));
+        afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
+        return cli_status(err) == EXIT_USAGE ? EXIT_HOST : cli_status(err);
+    }
+    printf("%-11s", "ffmpeg:");
+    cli_put_safe(stdout, info->ffmpeg_version);
+    printf("\n%-11s", "license:");
+    cli_put_safe(stdout, info->license);
+    printf("\n");
+    print_list("encoders:", info->encoders);
+    print_list("decoders:", info->decoders);
+    print_list("muxers:", info->muxers);
+    print_list("demuxers:", info->demuxers);
+    print_list("filters:", info->filters);
+    print_list("bsfs:", info->bsfs);
+    print_list("protocols:", info->protocols);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
+    return 0;
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -140,13 +196,13 @@ static int run_tool(const char *dir, const cli_globals *lim, const char *tool, i
     size_t input_len = 0;
     int status = EXIT_HOST;
 
-    int err = afmpeg_fs_new_hostdir(&fs, dir);
+    int err = afmpeg_fs_new_hostdir(dir, &fs);
     if (err) {
         fprintf(stderr, "afmpeg: cannot use directory '%s': %s\n", dir,
                 *afmpeg_last_error() ? afmpeg_last_error() : afmpeg_strerror(err));
         return EXIT_HOST;
     }
-    err = afmpeg_new(&rt, NULL);
+    err = afmpeg_new(NULL, &rt);
     if (err) {
         fprintf(stderr, "afmpeg: %s\n", afmpeg_last_error());
         goto done;
@@ -154,9 +210,9 @@ static int run_tool(const char *dir, const cli_globals *lim, const char *tool, i
     afmpeg_job_options opts = AFMPEG_JOB_OPTIONS_INIT;
     opts.on_stdout = to_stdout;
     opts.on_stderr = to_stderr;
-    opts.timeout_ms = lim->timeout_ms;
-    opts.memory_limit = lim->memory_limit;
-    opts.output_limit = lim->output_limit;
+    opts.limits.timeout_ms = lim->timeout_ms;
+    opts.limits.memory_limit = lim->memory_limit;
+    opts.limits.output_limit = lim->output_limit;
     if (reads_stdin(tool, argc, argv) && !isatty(0)) {
         if (slurp_stdin(&input, &input_len)) {
             fprintf(stderr, "afmpeg: reading standard input: %s\n", strerror(errno));
@@ -175,7 +231,7 @@ static int run_tool(const char *dir, const cli_globals *lim, const char *tool, i
     gargv[0] = tool;
     for (int i = 1; i < argc; i++)
         gargv[i] = argv[i];
-    err = afmpeg_run_ex(rt, fs, gargv, &opts, &res);
+    err = afmpeg_run(rt, fs, gargv, &opts, &res);
     free(gargv);
     if (err == AFMPEG_ETRAP || err == AFMPEG_ETIMEDOUT || err == AFMPEG_ELIMIT) {
         fprintf(stderr, "afmpeg: %s: %s\n", tool, afmpeg_last_error());
@@ -188,7 +244,7 @@ static int run_tool(const char *dir, const cli_globals *lim, const char *tool, i
     }
 done:
     afmpeg_result_free(res);
-    afmpeg_close(rt);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
     afmpeg_fs_free(fs);
     free(input);
     return status;
@@ -231,8 +287,7 @@ int main(int argc, char **argv)
             }
             i += 2;
         } else if (!strcmp(argv[i], "--version")) {
-            printf("afmpeg %s (FFmpeg 5.1, sandboxed)\n", afmpeg_version());
-            return 0;
+            return print_version();
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;

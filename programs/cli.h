@@ -34,8 +34,8 @@ int cli_frames(const cli_globals *g, int argc, char **argv);
 
 /* Prints "afmpeg VERB: MESSAGE" as one line on stderr. */
 void cli_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* afmpeg_last_error() without the "afmpeg_function: " prefix the library puts first (the user
- * did not call that function), or afmpeg_strerror(err) when there is no message. */
+/* afmpeg_last_error() (what failed and why, with no function name), or afmpeg_strerror(err)
+ * when there is no message. */
 const char *cli_library_error(int err);
 /* The exit status for a library error code (AFMPEG_OK is 0). */
 int cli_status(int err);
@@ -104,7 +104,8 @@ int cli_fs_single_file(const char *verb, const char *host_path, afmpeg_fs **out,
 /* ---- running jobs ---- */
 
 /* A runtime, plus job options carrying the global limits and a cancel token that SIGINT and
- * SIGTERM trigger (from a watcher thread: afmpeg_cancel() is not async-signal-safe). */
+ * SIGTERM trigger (from a watcher thread: afmpeg_cancel_token_cancel() is not
+ * async-signal-safe). */
 typedef struct cli_session {
     afmpeg_runtime *rt;
     afmpeg_job_options opts;

@@ -37,17 +37,7 @@ void cli_error(const char *verb, const char *fmt, ...)
 const char *cli_library_error(int err)
 {
     const char *msg = afmpeg_last_error();
-    if (!*msg)
-        return afmpeg_strerror(err);
-    /* The library names its function first ("afmpeg_run_job: output 0: ..."). */
-    if (!strncmp(msg, "afmpeg_", 7)) {
-        const char *p = msg + 7;
-        while (*p == '_' || islower((unsigned char)*p))
-            p++;
-        if (p[0] == ':' && p[1] == ' ' && p[2])
-            return p + 2;
-    }
-    return msg;
+    return *msg ? msg : afmpeg_strerror(err);
 }
 
 int cli_status(int err)
@@ -571,7 +561,7 @@ int cli_fs_single_file(const char *verb, const char *host_path, afmpeg_fs **out,
         .rename = sf_rename,
         .destroy = sf_destroy,
     };
-    int err = afmpeg_fs_new_custom(out, &ops, s);
+    int err = afmpeg_fs_new_custom(&ops, s, out);
     if (err) {
         sf_destroy(s);
         cli_error(verb, "%s", cli_library_error(err));
@@ -590,7 +580,8 @@ int cli_fs_single_file(const char *verb, const char *host_path, afmpeg_fs **out,
 /* ---- the session ---- */
 
 /* SIGINT/SIGTERM write a byte to this pipe (write() is async-signal-safe); the watcher thread
- * reads it and cancels the job, which afmpeg_cancel() may do from a normal thread only. */
+ * reads it and cancels the job, which afmpeg_cancel_token_cancel() may do from a normal thread
+ * only. */
 static int sig_pipe[2] = {-1, -1};
 static volatile sig_atomic_t sig_seen;
 static pthread_t watcher_thread;
@@ -616,7 +607,7 @@ static void *watch(void *arg)
             continue;
         if (n <= 0 || c == 'q')
             return NULL;
-        afmpeg_cancel(s->token);
+        afmpeg_cancel_token_cancel(s->token);
     }
 }
 
@@ -624,10 +615,10 @@ int cli_session_begin(cli_session *s, const cli_globals *g, const char *verb)
 {
     memset(s, 0, sizeof *s);
     afmpeg_job_options_init(&s->opts);
-    s->opts.timeout_ms = g->timeout_ms;
-    s->opts.memory_limit = g->memory_limit;
-    s->opts.output_limit = g->output_limit;
-    int err = afmpeg_new(&s->rt, NULL);
+    s->opts.limits.timeout_ms = g->timeout_ms;
+    s->opts.limits.memory_limit = g->memory_limit;
+    s->opts.limits.output_limit = g->output_limit;
+    int err = afmpeg_new(NULL, &s->rt);
     if (!err)
         err = afmpeg_cancel_token_new(&s->token);
     if (err) {
@@ -677,7 +668,7 @@ void cli_session_end(cli_session *s)
         sig_pipe[0] = sig_pipe[1] = -1;
         s->watching = 0;
     }
-    afmpeg_close(s->rt);
+    afmpeg_close(s->rt, AFMPEG_CLOSE_WAIT);
     s->rt = NULL;
     afmpeg_cancel_token_free(s->token);
     s->token = NULL;

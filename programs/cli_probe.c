@@ -378,7 +378,7 @@ int cli_probe(const cli_globals *g, int argc, char **argv)
         status = cli_session_begin(&s, g, verb);
     if (status)
         goto done;
-    int err = afmpeg_probe_ex(s.rt, fs, guest, &s.opts, &p);
+    int err = afmpeg_probe(s.rt, fs, guest, &s.opts, &p);
     if (err)
         status = cli_report(verb, &s, err);
     cli_session_end(&s);

@@ -599,7 +599,7 @@ int cli_transcode(const cli_globals *g, int argc, char **argv)
         goto done;
     }
 
-    err = afmpeg_fs_new_hostdir(&fs, p.root);
+    err = afmpeg_fs_new_hostdir(p.root, &fs);
     if (err) {
         cli_error(verb, "cannot use directory '%s': %s", p.root, cli_library_error(err));
         status = EXIT_HOST;

@@ -2,17 +2,23 @@
  * message, and the version. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include "afmpeg.h"
 #include "core/errors.h"
 
 static _Thread_local char last_error[4096];
 
+/* Formatted into a buffer of its own first: a message may quote the current one
+ * (afm_error(err, "input %zu: %s", i, afmpeg_last_error())), and vsnprintf's source and
+ * destination must not overlap. */
 int afm_error(int err, const char *fmt, ...)
 {
+    char msg[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof msg);
     return err;
 }
 

@@ -193,8 +193,11 @@ void afm_stderr_summary(const afmpeg_result *res, char *out, size_t cap)
             rest += (n_errs ? errs[k].len : last[k].len) + 1;
         if (rest > cap && i + 1 < count)
             continue;
-        if (l + 1 > cap)
+        if (l + 1 > cap) {
             t += l - (cap - 1), l = cap - 1;
+            while (l && ((unsigned char)*t & 0xC0) == 0x80) /* not inside a UTF-8 character */
+                t++, l--;
+        }
         put_line(out, &n, cap, t, l);
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The module has every component afmpeg promises (the engine issue's list), asked of the sandboxed
-# ffmpeg itself. One check per kind; a failure names what is missing. Ends "N passed, N failed".
+# ffmpeg itself, and afmpeg --version describes the same components. One check per kind; a
+# failure names what is missing. Ends "N passed, N failed".
 set -u
 cli=$(realpath "${AFMPEG_CLI:-build/afmpeg}")
 scratch=$(mktemp -d /tmp/afmpeg-comp-XXXXXX)
@@ -36,10 +37,29 @@ expect decoders h264 hevc vp8 vp9 mpeg4 mjpeg png webp aac mp3float opus vorbis 
 expect encoders libopenh264 aac png mjpeg flac pcm_s16le rawvideo wrapped_avframe srt subrip \
     webvtt mov_text
 expect filters scale format fps setpts asetpts trim atrim aresample aformat volume amix concat \
-    overlay pad crop xfade split asplit thumbnail select null anull cropdetect blackdetect \
+    overlay pad crop xfade split asplit thumbnail select null anull bbox blackdetect \
     silencedetect ebur128
 expect bsfs h264_mp4toannexb hevc_mp4toannexb aac_adtstoasc
 expect protocols file pipe
+
+# afmpeg --version lists the components as the library describes them (afmpeg_module_info_get()):
+# for each kind, the same names as ffmpeg's own listing above.
+if ! "$cli" --version > version.txt 2> version.err; then
+    failed=$((failed + 1)); echo "FAIL afmpeg --version: $(cat version.err)"
+fi
+# section LABEL: the names after "LABEL:" in version.txt, continuation lines included
+section() {
+    awk -v k="$1:" '$1 ~ /:$/ { on = ($1 == k); if (on) for (i = 2; i <= NF; i++) print $i; next }
+                    on { for (i = 1; i <= NF; i++) print $i }' version.txt | sort -u
+}
+for kind in encoders decoders muxers demuxers filters bsfs protocols; do
+    if diff <(names "$kind" | grep . | sort -u) <(section "$kind") > version.diff; then
+        passed=$((passed + 1)); echo "ok   --version lists the $kind ffmpeg lists"
+    else
+        failed=$((failed + 1)); echo "FAIL --version lists other $kind than ffmpeg -$kind:"
+        sed 's/^/     /' version.diff
+    fi
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

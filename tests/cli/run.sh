@@ -70,6 +70,24 @@ check "a missing -C directory is a clear error" bash -c "[ $status -ne 0 ] && gr
 run "$cli" --help
 check "--help prints usage" bash -c "[ $status -eq 0 ] && grep -q 'usage: afmpeg' out.txt"
 
+# --version: afmpeg's version, the embedded FFmpeg's (as its ffmpeg -version says), the licence
+# (LGPL: the default module has no GPL parts) and the component lists (tests/cli/components.sh
+# compares them with ffmpeg's own listings).
+"$cli" ffmpeg -version > ffversion.txt 2>/dev/null
+ffver=$(sed -n '1s/^ffmpeg version \([^ ]*\).*/\1/p' ffversion.txt)
+run "$cli" --version
+check "--version: afmpeg's and FFmpeg's versions, the LGPL licence, the components" bash -c "
+    [ $status -eq 0 ] && [ ! -s err.txt ] && [ -n '$ffver' ] &&
+    head -n1 out.txt | grep -qx 'afmpeg [0-9][0-9.]*' &&
+    grep -qx 'ffmpeg: *$ffver' out.txt &&
+    grep -qx 'license: *LGPL version 2.1 or later' out.txt &&
+    ! grep -q GPL <(grep -v '^license:' out.txt) &&
+    grep -q '^encoders: .*libopenh264' out.txt && grep -q '^decoders: .*h264' out.txt &&
+    grep -q '^muxers: ' out.txt && grep -q '^demuxers: ' out.txt &&
+    grep -qw bbox <(sed -n '/^filters:/,/^bsfs:/p' out.txt) &&
+    grep -qw h264_mp4toannexb <(sed -n '/^bsfs:/,/^protocols:/p' out.txt) &&
+    grep -qx 'protocols: *file pipe' out.txt"
+
 run "$cli" --timeout 0.5 ffmpeg -nostdin -v error -stream_loop -1 -i in.mp4 -f null -
 check "--timeout stops a job that would run forever (exit 124)" \
     bash -c "[ $status -eq 124 ] && grep -q 'deadline of 500 ms' err.txt"

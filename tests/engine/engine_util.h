@@ -55,6 +55,16 @@ static inline afmpeg_fs *hostdir_or_skip(const char *dir)
     return fs;
 }
 
+/* A failed call's message (afmpeg_last_error()): there is one, and it does not start with a
+ * function name ("afmpeg_probe: ..."), which API 1.0 dropped from every message. */
+static inline void assert_no_function_name(const char *msg)
+{
+    if (!msg[0])
+        fail_msg("the failed call left no message");
+    if (!strncmp(msg, "afmpeg_", 7))
+        fail_msg("the message starts with a function name: %s", msg);
+}
+
 static inline double now_ms(void)
 {
     struct timespec ts;
@@ -73,7 +83,7 @@ static inline void *cancel_later(void *arg)
     canceller *c = arg;
     struct timespec ts = {c->delay_ms / 1000, (c->delay_ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-    afmpeg_cancel(c->token);
+    afmpeg_cancel_token_cancel(c->token);
     return NULL;
 }
 

@@ -10,13 +10,13 @@ static int setup(void **state)
     (void)state;
     if (make_media())
         return -1;
-    return afmpeg_new(&rt, NULL);
+    return afmpeg_new(NULL, &rt);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    afmpeg_close(rt);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
     rt = NULL;
     remove_media();
     return 0;
@@ -26,7 +26,7 @@ static int teardown(void **state)
 static afmpeg_result *run(afmpeg_fs *fs, const char *const *argv)
 {
     afmpeg_result *res = NULL;
-    int err = afmpeg_run(rt, fs, argv, &res);
+    int err = afmpeg_run(rt, fs, argv, NULL, &res);
     if (err)
         fail_msg("afmpeg_run: %s (%s)", afmpeg_errname(err), afmpeg_last_error());
     assert_non_null(res);
@@ -279,7 +279,7 @@ static void test_trap_then_next_job(void **state)
         const char *argv[] = {"afmpeg-selftest", cases[i].kind, NULL};
         afmpeg_result *res = NULL;
         EXPECTED_FAULTS_BEGIN();
-        int err = afmpeg_run(rt, fs, argv, &res);
+        int err = afmpeg_run(rt, fs, argv, NULL, &res);
         EXPECTED_FAULTS_END();
         assert_int_equal(err, AFMPEG_ETRAP);
         assert_non_null(res);
@@ -327,7 +327,7 @@ static void *worker(void *arg)
                           "framemd5", "-", NULL};
     for (int i = 0; i < JOBS_PER_THREAD; i++) {
         afmpeg_result *res = NULL;
-        if (afmpeg_run(rt, fs, argv, &res) || afmpeg_result_exit_code(res) != 0) {
+        if (afmpeg_run(rt, fs, argv, NULL, &res) || afmpeg_result_exit_code(res) != 0) {
             failures++;
         } else {
             char *got = frame_lines(afmpeg_result_stdout(res, NULL));
@@ -405,7 +405,7 @@ static void test_job_stdio(void **state)
     const char *md5[] = {"ffmpeg", "-nostdin", "-i", "pipe:0", "-map", "0:v", "-frames:v", "5",
                          "-f", "framemd5", "-", NULL};
     afmpeg_result *res = NULL;
-    assert_int_equal(afmpeg_run_ex(rt, fs, md5, &opts, &res), AFMPEG_OK);
+    assert_int_equal(afmpeg_run(rt, fs, md5, &opts, &res), AFMPEG_OK);
     assert_int_equal(afmpeg_result_exit_code(res), 0);
     assert_true(s.out_bytes > 5 * 40);
     assert_true(s.err_bytes > 0); /* the banner and stream info went to the callback */
@@ -423,7 +423,7 @@ static void test_job_stdio(void **state)
                             NULL};
     small.stdin_data = input;
     small.stdin_len = len;
-    assert_int_equal(afmpeg_run_ex(rt, fs, chatty, &small, &res), AFMPEG_OK);
+    assert_int_equal(afmpeg_run(rt, fs, chatty, &small, &res), AFMPEG_OK);
     assert_int_equal(afmpeg_result_exit_code(res), 0);
     const char *err = afmpeg_result_stderr(res, &n);
     assert_int_equal(n, 200);
@@ -442,7 +442,7 @@ static void *trapper(void *arg)
     long failures = 0;
     afmpeg_runtime *own = NULL;
     afmpeg_fs *fs = NULL;
-    if (afmpeg_new(&own, NULL) || afmpeg_fs_new_memory(&fs))
+    if (afmpeg_new(NULL, &own) || afmpeg_fs_new_memory(&fs))
         return (void *)1;
     afmpeg_trap want = !strcmp(kind, "divzero") ? AFMPEG_TRAP_DIV_BY_ZERO
                                                 : AFMPEG_TRAP_OUT_OF_BOUNDS;
@@ -450,7 +450,7 @@ static void *trapper(void *arg)
         const char *argv[] = {"afmpeg-selftest", i % 2 ? "exit" : kind, NULL};
         afmpeg_result *res = NULL;
         EXPECTED_FAULTS_BEGIN();
-        int err = afmpeg_run(own, fs, argv, &res);
+        int err = afmpeg_run(own, fs, argv, NULL, &res);
         EXPECTED_FAULTS_END();
         if (i % 2)
             failures += err != AFMPEG_OK || afmpeg_result_exit_code(res) != 42;
@@ -459,7 +459,7 @@ static void *trapper(void *arg)
         afmpeg_result_free(res);
     }
     afmpeg_fs_free(fs);
-    afmpeg_close(own);
+    afmpeg_close(own, AFMPEG_CLOSE_WAIT);
     return (void *)failures;
 }
 
@@ -488,7 +488,8 @@ static void test_api_contract(void **state)
     memset(&b, 0xff, sizeof b);
     afmpeg_runtime_options_init(&b);
     assert_int_equal(a.version, b.version);
-    assert_int_equal(a.memory_limit, b.memory_limit);
+    assert_int_equal(a.instances, b.instances);
+    assert_int_equal(a.limits.memory_limit, b.limits.memory_limit);
     afmpeg_job_options c = AFMPEG_JOB_OPTIONS_INIT, d;
     memset(&d, 0xff, sizeof d);
     afmpeg_job_options_init(&d);
@@ -504,30 +505,138 @@ static void test_api_contract(void **state)
     afmpeg_fs *fs;
     assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
     const char *empty[] = {NULL};
-    assert_int_equal(afmpeg_run(rt, fs, empty, &res), AFMPEG_EINVAL);
+    assert_int_equal(afmpeg_run(rt, fs, empty, NULL, &res), AFMPEG_EINVAL);
     assert_null(res);
     assert_contains(afmpeg_last_error(), "argv[0]");
-    assert_int_equal(afmpeg_run(NULL, fs, empty, &res), AFMPEG_EINVAL);
+    assert_int_equal(afmpeg_run(NULL, fs, empty, NULL, &res), AFMPEG_EINVAL);
     const char *unknown[] = {"ffplay", NULL};
     res = run(fs, unknown);
     assert_int_equal(afmpeg_result_exit_code(res), 127);
     assert_contains(afmpeg_result_stderr(res, NULL), "unknown tool 'ffplay'");
     afmpeg_result_free(res);
     afmpeg_runtime_options bad = AFMPEG_RUNTIME_OPTIONS_INIT;
-    bad.memory_limit = 5ull << 30;
+    bad.limits.memory_limit = 5ull << 30;
     afmpeg_runtime *rt2 = (afmpeg_runtime *)1;
-    assert_int_equal(afmpeg_new(&rt2, &bad), AFMPEG_EINVAL);
+    assert_int_equal(afmpeg_new(&bad, &rt2), AFMPEG_EINVAL);
     assert_null(rt2);
     assert_contains(afmpeg_last_error(), "memory_limit");
     afmpeg_fs_free(fs);
-    afmpeg_close(NULL);
+    afmpeg_close(NULL, AFMPEG_CLOSE_WAIT);
     afmpeg_result_free(NULL);
+}
+
+/* Whether `name` is in a NULL-terminated list. */
+static int listed(const char *const *list, const char *name)
+{
+    for (; *list; list++)
+        if (!strcmp(*list, name))
+            return 1;
+    return 0;
+}
+
+/* API 1.0: afmpeg_module_info_get() describes the module as its own ffmpeg does: version,
+ * licence (LGPL for the default build), configuration and NULL-terminated component lists, owned
+ * by the runtime and the same on every call. */
+static void test_module_info(void **state)
+{
+    (void)state;
+    const afmpeg_module_info *info = NULL;
+    assert_int_equal(afmpeg_module_info_get(rt, &info), AFMPEG_OK);
+    assert_string_equal(afmpeg_last_error(), "");
+    assert_non_null(info);
+    afmpeg_fs *fs;
+    assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
+    const char *version[] = {"ffmpeg", "-version", NULL};
+    afmpeg_result *res = run(fs, version);
+    char first[256];
+    snprintf(first, sizeof first, "ffmpeg version %s ", info->ffmpeg_version);
+    assert_true(strncmp(afmpeg_result_stdout(res, NULL), first, strlen(first)) == 0);
+    assert_true(strncmp(info->ffmpeg_version, "5.1", 3) == 0);
+    char conf[8192];
+    snprintf(conf, sizeof conf, "\nconfiguration: %s\n", info->configuration);
+    assert_contains(afmpeg_result_stdout(res, NULL), conf);
+    afmpeg_result_free(res);
+    afmpeg_fs_free(fs);
+    assert_string_equal(info->license, "LGPL version 2.1 or later");
+    assert_null(strstr(info->configuration, "--enable-gpl"));
+    assert_true(listed(info->encoders, "libopenh264") && listed(info->encoders, "aac"));
+    assert_true(listed(info->decoders, "h264") && listed(info->decoders, "vp9"));
+    assert_true(listed(info->muxers, "mp4") && listed(info->muxers, "null"));
+    assert_true(listed(info->demuxers, "mov") && listed(info->demuxers, "mp4"));
+    assert_true(listed(info->filters, "scale") && listed(info->filters, "bbox"));
+    assert_false(listed(info->filters, "cropdetect")); /* GPL-only: not in the LGPL module */
+    assert_true(listed(info->bsfs, "h264_mp4toannexb"));
+    assert_true(listed(info->protocols, "file") && listed(info->protocols, "pipe"));
+    assert_false(listed(info->protocols, "http"));
+    const afmpeg_module_info *again = NULL;
+    assert_int_equal(afmpeg_module_info_get(rt, &again), AFMPEG_OK);
+    assert_ptr_equal(again, info);
+    again = (const afmpeg_module_info *)1;
+    assert_int_equal(afmpeg_module_info_get(NULL, &again), AFMPEG_EINVAL);
+    assert_null(again);
+    assert_string_equal(afmpeg_last_error(), "rt is NULL");
+    assert_int_equal(afmpeg_module_info_get(rt, NULL), AFMPEG_EINVAL);
+}
+
+/* API 1.0: every public call that returns an afmpeg_error sets the message when it fails and
+ * empties it when it succeeds (the message used to survive until the next failure). */
+static void test_message_cleared_on_success(void **state)
+{
+    (void)state;
+    afmpeg_fs *fs;
+    afmpeg_probe_result *p = NULL;
+    assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
+#define FAIL_THEN(call)                                                                        \
+    do {                                                                                       \
+        assert_int_equal(afmpeg_probe(rt, fs, "missing.mp4", NULL, &p), AFMPEG_ENOENT);      \
+        assert_string_equal(afmpeg_last_error(), "missing.mp4: no such file");               \
+        assert_int_equal(call, AFMPEG_OK);                                                   \
+        if (afmpeg_last_error()[0])                                                          \
+            fail_msg("%s left \"%s\"", #call, afmpeg_last_error());                          \
+    } while (0)
+    FAIL_THEN(afmpeg_fs_write_file(fs, "a.txt", "x", 1));
+    afmpeg_fs_stat st;
+    FAIL_THEN(afmpeg_fs_stat_path(fs, "a.txt", &st));
+    FAIL_THEN(afmpeg_fs_mkdir(fs, "d"));
+    FAIL_THEN(afmpeg_fs_remove(fs, "a.txt"));
+    afmpeg_runtime_stats stats;
+    FAIL_THEN(afmpeg_stats(rt, &stats));
+    const afmpeg_module_info *info;
+    FAIL_THEN(afmpeg_module_info_get(rt, &info));
+    afmpeg_cancel_token *tok;
+    FAIL_THEN(afmpeg_cancel_token_new(&tok));
+    afmpeg_cancel_token_free(tok);
+    const char *exit0[] = {"ffmpeg", "-version", NULL};
+    afmpeg_result *res = NULL;
+    FAIL_THEN(afmpeg_run(rt, fs, exit0, NULL, &res));
+    afmpeg_result_free(res);
+    /* A guest that exits 1 is no error of the call: the message is empty too. */
+    const char *exit1[] = {"ffmpeg", "-v", "error", "-i", "nothing.mp4", NULL};
+    FAIL_THEN(afmpeg_run(rt, fs, exit1, NULL, &res));
+    assert_int_equal(afmpeg_result_exit_code(res), 1);
+    afmpeg_result_free(res);
+    afmpeg_command *cmd;
+    FAIL_THEN(afmpeg_command_new(&cmd));
+    FAIL_THEN(afmpeg_command_add_input(cmd, "a.mp4", NULL));
+    FAIL_THEN(afmpeg_command_add_output(cmd, "b.mp4", NULL));
+    FAIL_THEN(afmpeg_command_validate(cmd, NULL));
+    char **argv;
+    FAIL_THEN(afmpeg_command_argv(cmd, &argv, NULL));
+    afmpeg_free(argv);
+    afmpeg_command_free(cmd);
+    afmpeg_runtime *other;
+    FAIL_THEN(afmpeg_new(NULL, &other));
+    afmpeg_close(other, AFMPEG_CLOSE_WAIT);
+#undef FAIL_THEN
+    afmpeg_fs_free(fs);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api_contract),
+        cmocka_unit_test(test_module_info),
+        cmocka_unit_test(test_message_cleared_on_success),
         cmocka_unit_test(test_transcode_in_memory),
         cmocka_unit_test(test_transcode_host_directory),
         cmocka_unit_test(test_decode_parity_h264),

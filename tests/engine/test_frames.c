@@ -1,6 +1,6 @@
-/* Frames and thumbnails (afmpeg_frames, afmpeg_thumbnail and their pool variants) on real
- * media, checked against Debian's native ffmpeg/ffprobe: sizes, times on the input's timeline,
- * pixels, formats, errors, limits and cancellation. */
+/* Frames and thumbnails (afmpeg_frames, afmpeg_thumbnail, also on a runtime of several
+ * instances) on real media, checked against Debian's native ffmpeg/ffprobe: sizes, times on the
+ * input's timeline, pixels, formats, errors, limits and cancellation. */
 #include <math.h>
 #include <pthread.h>
 #include "engine_util.h"
@@ -57,13 +57,13 @@ static int setup(void **state)
             return -1;
         free(data);
     }
-    return afmpeg_new(&rt, NULL);
+    return afmpeg_new(NULL, &rt);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    afmpeg_close(rt);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
     rt = NULL;
     afmpeg_fs_free(fs);
     fs = NULL;
@@ -562,10 +562,16 @@ static void test_media_errors(void **state)
     assert_int_equal(afmpeg_frames(rt, fs, "/no/such/dir/x.mp4", NULL, NULL, &list),
                      AFMPEG_ENOENT);
     assert_null(list);
-    /* a directory is not media */
+    /* a directory is not media: AFMPEG_EISDIR, as afmpeg_probe() says of it (API 1.0; it was
+     * AFMPEG_EMEDIA) */
     assert_int_equal(afmpeg_fs_mkdir(fs, "/adir"), AFMPEG_OK);
-    assert_int_equal(afmpeg_frames(rt, fs, "adir", NULL, NULL, &list), AFMPEG_EMEDIA);
+    assert_int_equal(afmpeg_frames(rt, fs, "adir", NULL, NULL, &list), AFMPEG_EISDIR);
+    assert_null(list);
     assert_contains(afmpeg_last_error(), "directory");
+    list = (afmpeg_frame_list *)1;
+    assert_int_equal(afmpeg_thumbnail(rt, fs, "adir", 0, NULL, NULL, &list), AFMPEG_EISDIR);
+    assert_null(list);
+    assert_string_equal(afmpeg_last_error(), "adir: is a directory");
     assert_runtime_works();
 }
 
@@ -667,22 +673,25 @@ static void test_bad_options(void **state)
     assert_runtime_works();
 }
 
-/* Job options reach the guest job: limits (stdout counts against output_limit), a version 1
- * struct, and a cancel token, before or while the job runs. */
+/* Job options reach the guest job: limits (stdout counts against output_limit), a struct with
+ * callbacks frames never calls, and a cancel token, before or while the job runs. */
 static void test_job_options(void **state)
 {
     (void)state;
     afmpeg_frame_list *list = (afmpeg_frame_list *)1;
     afmpeg_job_options jo = AFMPEG_JOB_OPTIONS_INIT;
-    jo.output_limit = 1000; /* a PNG of the frame is about 20 KB */
+    jo.limits.output_limit = 1000; /* a PNG of the frame is about 20 KB */
     assert_int_equal(afmpeg_frames(rt, fs, "in.mp4", NULL, &jo, &list), AFMPEG_ELIMIT);
     assert_null(list);
     assert_runtime_works();
 
-    /* a version 1 caller: only the fields up to max_open_files */
+    /* a version 1 struct, with callbacks afmpeg_frames() must not call (it keeps its output
+     * and reports no progress) */
     afmpeg_job_options v1 = AFMPEG_JOB_OPTIONS_INIT;
     v1.version = 1;
-    v1.on_progress = (afmpeg_progress_fn)1; /* past a version 1 struct: must not be read */
+    v1.on_progress = (afmpeg_progress_fn)1;
+    v1.on_stdout = (afmpeg_output_fn)1;
+    v1.on_stderr = (afmpeg_output_fn)1;
     list = NULL;
     assert_int_equal(afmpeg_frames(rt, fs, "in.mp4", NULL, &v1, &list), AFMPEG_OK);
     assert_int_equal(list->count, 1);
@@ -690,7 +699,7 @@ static void test_job_options(void **state)
 
     /* every frame as PNG takes far longer than 5 ms */
     jo = (afmpeg_job_options)AFMPEG_JOB_OPTIONS_INIT;
-    jo.timeout_ms = 5;
+    jo.limits.timeout_ms = 5;
     afmpeg_frames_options all = AFMPEG_FRAMES_OPTIONS_INIT;
     all.every = 0.04;
     list = (afmpeg_frame_list *)1;
@@ -701,13 +710,13 @@ static void test_job_options(void **state)
 
     afmpeg_cancel_token *tok;
     assert_int_equal(afmpeg_cancel_token_new(&tok), AFMPEG_OK);
-    afmpeg_cancel(tok);
+    afmpeg_cancel_token_cancel(tok);
     jo = (afmpeg_job_options)AFMPEG_JOB_OPTIONS_INIT;
     jo.cancel = tok;
     list = (afmpeg_frame_list *)1;
     assert_int_equal(afmpeg_frames(rt, fs, "in.mp4", NULL, &jo, &list), AFMPEG_ECANCELLED);
     assert_null(list);
-    assert_contains(afmpeg_last_error(), "afmpeg_frames: ");
+    assert_no_function_name(afmpeg_last_error());
     assert_contains(afmpeg_last_error(), "cancelled");
     list = (afmpeg_frame_list *)1;
     assert_int_equal(afmpeg_thumbnail(rt, fs, "in.mp4", 0, NULL, &jo, &list),
@@ -749,7 +758,7 @@ static int64_t cf_pread(void *p, void *h, void *buf, size_t len, uint64_t off)
     (void)h;
     cancel_fs *c = p;
     if (++c->reads == c->cancel_at)
-        afmpeg_cancel(c->token);
+        afmpeg_cancel_token_cancel(c->token);
     if (off >= c->len)
         return 0;
     size_t n = c->len - off < len ? c->len - off : len;
@@ -803,7 +812,7 @@ static void test_cancel_while_running(void **state)
     afmpeg_fs_ops ops = {AFMPEG_FS_OPS_VERSION, cf_open, cf_close, cf_pread, cf_pwrite, cf_fstat,
                          NULL, cf_stat, NULL, NULL, NULL, NULL, NULL, NULL};
     afmpeg_fs *cfs;
-    assert_int_equal(afmpeg_fs_new_custom(&cfs, &ops, &c), AFMPEG_OK);
+    assert_int_equal(afmpeg_fs_new_custom(&ops, &c, &cfs), AFMPEG_OK);
     afmpeg_job_options jo = AFMPEG_JOB_OPTIONS_INIT;
     jo.cancel = c.token;
     afmpeg_frames_options fo = AFMPEG_FRAMES_OPTIONS_INIT;
@@ -827,7 +836,7 @@ static void test_cancel_while_running(void **state)
 }
 
 typedef struct pool_call {
-    afmpeg_pool *pool;
+    afmpeg_runtime *pool; /* a runtime of several instances */
     int thumbnail;
     int err;
     size_t count;
@@ -840,8 +849,8 @@ static void *pool_worker(void *arg)
     afmpeg_frame_list *list = NULL;
     afmpeg_frames_options fo = AFMPEG_FRAMES_OPTIONS_INIT;
     fo.every = 1;
-    pc->err = pc->thumbnail ? afmpeg_pool_thumbnail(pc->pool, fs, "in.ts", 2.0, NULL, NULL, &list)
-                            : afmpeg_pool_frames(pc->pool, fs, "in.mp4", &fo, NULL, &list);
+    pc->err = pc->thumbnail ? afmpeg_thumbnail(pc->pool, fs, "in.ts", 2.0, NULL, NULL, &list)
+                            : afmpeg_frames(pc->pool, fs, "in.mp4", &fo, NULL, &list);
     if (!pc->err) {
         pc->count = list->count;
         pc->time = list->frames[0].time;
@@ -850,13 +859,13 @@ static void *pool_worker(void *arg)
     return NULL;
 }
 
-static void test_pool(void **state)
+static void test_instances(void **state)
 {
     (void)state;
-    afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
+    afmpeg_runtime_options po = AFMPEG_RUNTIME_OPTIONS_INIT;
     po.instances = 2;
-    afmpeg_pool *pool;
-    assert_int_equal(afmpeg_pool_new(&pool, &po), AFMPEG_OK);
+    afmpeg_runtime *pool;
+    assert_int_equal(afmpeg_new(&po, &pool), AFMPEG_OK);
     pool_call calls[4];
     pthread_t th[4];
     for (int i = 0; i < 4; i++) {
@@ -875,15 +884,15 @@ static void test_pool(void **state)
         }
     }
     afmpeg_frame_list *list = (afmpeg_frame_list *)1;
-    assert_int_equal(afmpeg_pool_frames(pool, fs, "audio.m4a", NULL, NULL, &list),
+    assert_int_equal(afmpeg_frames(pool, fs, "audio.m4a", NULL, NULL, &list),
                      AFMPEG_EMEDIA);
     assert_null(list);
-    assert_int_equal(afmpeg_pool_thumbnail(pool, fs, "missing", 0, NULL, NULL, &list),
+    assert_int_equal(afmpeg_thumbnail(pool, fs, "missing", 0, NULL, NULL, &list),
                      AFMPEG_ENOENT);
-    assert_int_equal(afmpeg_pool_frames(NULL, fs, "in.mp4", NULL, NULL, &list), AFMPEG_EINVAL);
-    assert_int_equal(afmpeg_pool_thumbnail(NULL, fs, "in.mp4", 0, NULL, NULL, &list),
+    assert_int_equal(afmpeg_frames(NULL, fs, "in.mp4", NULL, NULL, &list), AFMPEG_EINVAL);
+    assert_int_equal(afmpeg_thumbnail(NULL, fs, "in.mp4", 0, NULL, NULL, &list),
                      AFMPEG_EINVAL);
-    afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
+    afmpeg_close(pool, AFMPEG_CLOSE_WAIT);
 }
 
 /* ---- the splitter, fed in pieces --------------------------------------------------------- */
@@ -1012,12 +1021,18 @@ static void test_log_parsing(void **state)
         assert_true(isnan(c.shows[1].time));
         assert_int_equal(c.shows[0].width, 4);
         assert_int_equal(c.shows[1].height, 1);
-        char tail[2000];
-        ring_join(&c.errors, tail, sizeof tail);
-        assert_string_equal(tail, "moov atom not found; Stream map '0:v:0' matches no "
-                                  "streams.; To ignore this, add a trailing '?' to the map.");
         collector_free(&c);
     }
+    /* The failure message's part: FFmpeg's error lines, a continued one with them (the one
+     * summary every library job uses, afm_stderr_summary, over the job's kept stderr). */
+    afmpeg_result r;
+    memset(&r, 0, sizeof r);
+    r.err.data = (char *)log;
+    r.err.len = sizeof log - 1;
+    char tail[2000];
+    afm_stderr_summary(&r, tail, sizeof tail);
+    assert_string_equal(tail, "moov atom not found\nStream map '0:v:0' matches no "
+                              "streams.\nTo ignore this, add a trailing '?' to the map.");
 }
 
 int main(void)
@@ -1041,7 +1056,7 @@ int main(void)
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_job_options),
         cmocka_unit_test(test_cancel_while_running),
-        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_instances),
     };
     return cmocka_run_group_tests_name("frames", tests, setup, teardown);
 }

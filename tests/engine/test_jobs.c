@@ -686,11 +686,11 @@ static void test_progress(void **state)
     afmpeg_result_free(res);
     afmpeg_command_free(cmd);
 
-    /* A raw argv through afmpeg_run_ex() gets progress too, without a fraction. */
+    /* A raw argv through afmpeg_run() gets progress too, without a fraction. */
     const char *argv[] = {"ffmpeg", "-i", "a.mp4", "-c:v", "libopenh264", "-y", "raw.mp4", NULL};
     progress_log l3 = {0, 0, 0, -1, 0, 1, 1, 0, 0};
     o.progress_payload = &l3;
-    assert_int_equal(afmpeg_run_ex(rt, fs, argv, &o, &res), AFMPEG_OK);
+    assert_int_equal(afmpeg_run(rt, fs, argv, &o, &res), AFMPEG_OK);
     assert_int_equal(afmpeg_result_exit_code(res), 0);
     assert_true(l3.calls >= 2 && l3.done_last && l3.monotonic);
     afmpeg_result_free(res);
@@ -730,13 +730,119 @@ static void test_guest_failure(void **state)
     assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
     afmpeg_command *cmd;
     assert_int_equal(afmpeg_command_new(&cmd), AFMPEG_OK);
-    assert_int_equal(afmpeg_command_add_input(cmd, "missing.mp4", NULL), AFMPEG_OK);
+    /* The concat demuxer opens the files of its list itself: a missing one is ffmpeg's
+     * failure, not a check of afmpeg_run_job(). */
+    const char *missing[] = {"missing.mp4"};
+    assert_int_equal(afmpeg_command_add_concat_input(cmd, missing, 1, NULL), AFMPEG_OK);
     assert_int_equal(afmpeg_command_add_output(cmd, "out.mp4", NULL), AFMPEG_OK);
     afmpeg_result *res;
     assert_int_equal(afmpeg_run_job(rt, fs, cmd, NULL, &res), AFMPEG_OK);
+    assert_string_equal(afmpeg_last_error(), "");
     assert_int_not_equal(afmpeg_result_exit_code(res), 0);
     assert_non_null(strstr(afmpeg_result_stderr(res, NULL), "No such file or directory"));
     assert_int_equal(afmpeg_result_output_count(res), 0);
+    afmpeg_result_free(res);
+    afmpeg_command_free(cmd);
+    afmpeg_fs_free(fs);
+}
+
+/* API 1.0: afmpeg_run_job() checks its input files before running anything, as afmpeg_probe()
+ * and afmpeg_frames() do: a missing input, a directory, or a path leading outside the
+ * filesystem is the call's error, with no result (it used to run ffmpeg to exit 1). */
+static void test_input_checks(void **state)
+{
+    afmpeg_fs *fs;
+    assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
+    put_fixture(fs, "a.mp4");
+    assert_int_equal(afmpeg_fs_mkdir(fs, "adir"), AFMPEG_OK);
+    static const struct {
+        const char *path;
+        int err;
+        const char *msg;
+    } bad[] = {
+        {"missing.mp4", AFMPEG_ENOENT, "input 1: missing.mp4: no such file"},
+        {"/no/such/dir/x.mp4", AFMPEG_ENOENT, "input 1: /no/such/dir/x.mp4: no such file"},
+        {"a.mp4/x", AFMPEG_ENOENT, "input 1: a.mp4/x: no such file"},
+        {"adir", AFMPEG_EISDIR, "input 1: adir: is a directory"},
+        {"../a.mp4", AFMPEG_EACCES, "input 1: ../a.mp4: the path leads outside the filesystem"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        afmpeg_command *cmd;
+        assert_int_equal(afmpeg_command_new(&cmd), AFMPEG_OK);
+        assert_int_equal(afmpeg_command_add_input(cmd, "a.mp4", NULL), AFMPEG_OK);
+        assert_int_equal(afmpeg_command_add_input(cmd, bad[k].path, NULL), AFMPEG_OK);
+        assert_int_equal(afmpeg_command_add_output(cmd, "out.mp4", NULL), AFMPEG_OK);
+        afmpeg_result *res = (afmpeg_result *)1;
+        int err = afmpeg_run_job(rt, fs, cmd, NULL, &res);
+        if (err != bad[k].err)
+            fail_msg("%s: got %s (%s), want %s", bad[k].path, afmpeg_errname(err),
+                     afmpeg_last_error(), afmpeg_errname(bad[k].err));
+        assert_null(res);
+        assert_string_equal(afmpeg_last_error(), bad[k].msg);
+        afmpeg_command_free(cmd);
+    }
+    /* Nothing ran: no output was made. */
+    afmpeg_fs_stat st;
+    assert_int_equal(afmpeg_fs_stat_path(fs, "out.mp4", &st), AFMPEG_ENOENT);
+    afmpeg_fs_free(fs);
+}
+
+/* API 1.0: a path is a file wherever the builder puts it, also one FFmpeg would read as a URL
+ * ("a:b.mp4", "file:x"): the rendered argv shows it as "file:PATH". "-" and "pipe:N" stay the
+ * pipes they name. */
+static void test_url_like_paths(void **state)
+{
+    afmpeg_command *cmd;
+    assert_int_equal(afmpeg_command_new(&cmd), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_add_input(cmd, "a:b.mp4", NULL), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_add_input(cmd, "pipe:0", NULL), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_add_input(cmd, "dir/c:d.mp4", NULL), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_add_output(cmd, "x:y.mkv", NULL), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_add_output(cmd, "-", NULL), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_output_format(cmd, 1, "nut"), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_add_output(cmd, "pipe:1", NULL), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_output_format(cmd, 2, "nut"), AFMPEG_OK);
+    char **argv;
+    size_t argc;
+    assert_int_equal(afmpeg_command_argv(cmd, &argv, &argc), AFMPEG_OK);
+    const char *want[] = {"ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-y",
+                          "-i", "file:a:b.mp4", "-i", "pipe:0", "-i", "dir/c:d.mp4",
+                          "file:x:y.mkv", "-f", "nut", "-", "-f", "nut", "pipe:1", NULL};
+    size_t n = 0;
+    for (; want[n]; n++) {
+        assert_non_null(argv[n]);
+        assert_string_equal(argv[n], want[n]);
+    }
+    assert_int_equal(argc, n);
+    afmpeg_free(argv);
+    afmpeg_command_free(cmd);
+
+    /* And it runs: "a:b.mp4" in, "x:y.mkv" out, both files of the job's filesystem. */
+    afmpeg_fs *fs;
+    assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
+    char path[512];
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/a.mp4", fixtures);
+    void *data = read_host_file(path, &len);
+    assert_non_null(data);
+    assert_int_equal(afmpeg_fs_write_file(fs, "a:b.mp4", data, len), AFMPEG_OK);
+    free(data);
+    assert_int_equal(afmpeg_command_new(&cmd), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_add_input(cmd, "a:b.mp4", NULL), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_add_output(cmd, "x:y.mkv", NULL), AFMPEG_OK);
+    assert_int_equal(afmpeg_command_output_codec(cmd, 0, AFMPEG_MEDIA_VIDEO, "copy"), 0);
+    assert_int_equal(afmpeg_command_output_codec(cmd, 0, AFMPEG_MEDIA_AUDIO, "copy"), 0);
+    afmpeg_result *res;
+    assert_int_equal(afmpeg_run_job(rt, fs, cmd, NULL, &res), AFMPEG_OK);
+    if (afmpeg_result_exit_code(res) != 0)
+        fail_msg("ffmpeg exited %d: %s", afmpeg_result_exit_code(res),
+                 afmpeg_result_stderr(res, NULL));
+    const afmpeg_output_info *info = afmpeg_result_output(res, 0);
+    assert_non_null(info);
+    assert_non_null(info->probe); /* the output probed back, by its file name */
+    afmpeg_fs_stat st;
+    assert_int_equal(afmpeg_fs_stat_path(fs, "x:y.mkv", &st), AFMPEG_OK);
+    assert_true(st.size > 0);
     afmpeg_result_free(res);
     afmpeg_command_free(cmd);
     afmpeg_fs_free(fs);
@@ -767,32 +873,33 @@ static void test_overlay_private(void **state)
     afmpeg_fs_free(fs);
 }
 
-static void test_pool_run_job(void **state)
+/* run_job on a runtime of several instances (what was the pool). */
+static void test_instances_run_job(void **state)
 {
-    afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
+    afmpeg_runtime_options po = AFMPEG_RUNTIME_OPTIONS_INIT;
     po.instances = 2;
-    afmpeg_pool *pool;
-    assert_int_equal(afmpeg_pool_new(&pool, &po), AFMPEG_OK);
+    afmpeg_runtime *pool;
+    assert_int_equal(afmpeg_new(&po, &pool), AFMPEG_OK);
     afmpeg_fs *fs;
     assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
     afmpeg_command *cmd = transcode_command(fs, 1);
     afmpeg_result *res;
-    assert_int_equal(afmpeg_pool_run_job(pool, fs, cmd, NULL, &res), AFMPEG_OK);
+    assert_int_equal(afmpeg_run_job(pool, fs, cmd, NULL, &res), AFMPEG_OK);
     assert_int_equal(afmpeg_result_exit_code(res), 0);
     const afmpeg_output_info *info = afmpeg_result_output(res, 0);
     assert_non_null(info);
     assert_non_null(info->probe);
     expect_near("duration", info->probe->duration, 1.0, 0.1);
     afmpeg_result_free(res);
-    assert_int_equal(afmpeg_pool_run_job(NULL, fs, cmd, NULL, &res), AFMPEG_EINVAL);
+    assert_int_equal(afmpeg_run_job(NULL, fs, cmd, NULL, &res), AFMPEG_EINVAL);
     afmpeg_command_free(cmd);
     afmpeg_fs_free(fs);
-    afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
+    afmpeg_close(pool, AFMPEG_CLOSE_WAIT);
 }
 
 /* A built command is read-only: threads may run and render it at once. */
 typedef struct shared_job {
-    afmpeg_pool *pool;
+    afmpeg_runtime *pool; /* two instances */
     const afmpeg_command *cmd;
     int ok;
 } shared_job;
@@ -811,7 +918,7 @@ static void *run_shared(void *arg)
     char **argv = NULL;
     j->ok = data && afmpeg_fs_write_file(fs, "a.mp4", data, len) == AFMPEG_OK &&
             afmpeg_command_argv(j->cmd, &argv, NULL) == AFMPEG_OK &&
-            afmpeg_pool_run_job(j->pool, fs, j->cmd, NULL, &res) == AFMPEG_OK &&
+            afmpeg_run_job(j->pool, fs, j->cmd, NULL, &res) == AFMPEG_OK &&
             afmpeg_result_exit_code(res) == 0 && afmpeg_result_output_count(res) == 1;
     afmpeg_free(argv);
     afmpeg_result_free(res);
@@ -822,10 +929,10 @@ static void *run_shared(void *arg)
 
 static void test_shared_command(void **state)
 {
-    afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
+    afmpeg_runtime_options po = AFMPEG_RUNTIME_OPTIONS_INIT;
     po.instances = 2;
-    afmpeg_pool *pool;
-    assert_int_equal(afmpeg_pool_new(&pool, &po), AFMPEG_OK);
+    afmpeg_runtime *pool;
+    assert_int_equal(afmpeg_new(&po, &pool), AFMPEG_OK);
     afmpeg_fs *fs;
     assert_int_equal(afmpeg_fs_new_memory(&fs), AFMPEG_OK);
     afmpeg_command *cmd = transcode_command(fs, 0.5);
@@ -841,7 +948,7 @@ static void test_shared_command(void **state)
     }
     afmpeg_command_free(cmd);
     afmpeg_fs_free(fs);
-    afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
+    afmpeg_close(pool, AFMPEG_CLOSE_WAIT);
 }
 
 static int setup(void **state)
@@ -849,12 +956,12 @@ static int setup(void **state)
     snprintf(fixtures, sizeof fixtures, "/tmp/afmpeg-jobs-XXXXXX");
     if (!mkdtemp(fixtures) || sh("tests/jobs/fixtures.sh %s", fixtures) != 0)
         return -1;
-    return afmpeg_new(&rt, NULL);
+    return afmpeg_new(NULL, &rt);
 }
 
 static int teardown(void **state)
 {
-    afmpeg_close(rt);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
     sh("rm -rf '%s'", fixtures);
     return 0;
 }
@@ -870,8 +977,10 @@ int main(void)
         cmocka_unit_test(test_progress),
         cmocka_unit_test(test_progress_cancel),
         cmocka_unit_test(test_guest_failure),
+        cmocka_unit_test(test_input_checks),
+        cmocka_unit_test(test_url_like_paths),
         cmocka_unit_test(test_overlay_private),
-        cmocka_unit_test(test_pool_run_job),
+        cmocka_unit_test(test_instances_run_job),
         cmocka_unit_test(test_shared_command),
     };
     size_t n_fixed = sizeof fixed / sizeof *fixed;

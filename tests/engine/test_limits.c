@@ -1,6 +1,7 @@
 /* Safe under load: memory caps, deadlines, output and open-file limits, cancellation (running,
- * queued, in host calls, in pure compute loops), and pools — on the real module. The guest
- * misbehaves on purpose through "afmpeg-selftest KIND" (module/multicall/main.c). */
+ * queued, in host calls, in pure compute loops), and runtimes of several instances (what was
+ * the pool API) — on the real module. The guest misbehaves on purpose through
+ * "afmpeg-selftest KIND" (module/multicall/main.c). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -13,7 +14,7 @@ static afmpeg_fs *fs;
 static int setup(void **state)
 {
     (void)state;
-    if (make_media() || afmpeg_new(&rt, NULL) || afmpeg_fs_new_memory(&fs))
+    if (make_media() || afmpeg_new(NULL, &rt) || afmpeg_fs_new_memory(&fs))
         return -1;
     return 0;
 }
@@ -22,7 +23,7 @@ static int teardown(void **state)
 {
     (void)state;
     afmpeg_fs_free(fs);
-    afmpeg_close(rt);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
     remove_media();
     return 0;
 }
@@ -32,7 +33,7 @@ static int selftest(afmpeg_runtime *r, const char *kind, const char *arg,
                     const afmpeg_job_options *opts, afmpeg_result **res)
 {
     const char *argv[] = {"afmpeg-selftest", kind, arg, NULL};
-    return afmpeg_run_ex(r, fs, argv, opts, res);
+    return afmpeg_run(r, fs, argv, opts, res);
 }
 
 /* The runtime still runs a normal job correctly. */
@@ -58,7 +59,7 @@ static void test_memory_limit(void **state)
     const uint64_t limits[2] = {64ull << 20, 128ull << 20};
     for (int i = 0; i < 2; i++) {
         afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-        o.memory_limit = limits[i];
+        o.limits.memory_limit = limits[i];
         afmpeg_result *res = NULL;
         assert_int_equal(selftest(rt, "alloc", NULL, &o, &res), AFMPEG_OK);
         assert_int_equal(afmpeg_result_exit_code(res), 0);
@@ -84,17 +85,17 @@ static void test_memory_limit_ffmpeg(void **state)
     (void)state;
     put_media(fs, "h264_aac.mp4", "in.mp4");
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.memory_limit = 256ull << 20;
+    o.limits.memory_limit = 256ull << 20;
     const char *big[] = {"ffmpeg", "-nostdin", "-hide_banner", "-i", "in.mp4", "-frames:v", "1",
                          "-vf", "scale=16000:16000,format=rgba", "-f", "null", "-", NULL};
     afmpeg_result *res = NULL;
-    assert_int_equal(afmpeg_run_ex(rt, fs, big, &o, &res), AFMPEG_OK);
+    assert_int_equal(afmpeg_run(rt, fs, big, &o, &res), AFMPEG_OK);
     assert_int_equal(afmpeg_result_exit_code(res), 1);
     assert_non_null(strstr(afmpeg_result_stderr(res, NULL), "Out of memory"));
     afmpeg_result_free(res);
     const char *small[] = {"ffmpeg", "-nostdin", "-hide_banner", "-i", "in.mp4", "-frames:v",
                            "1", "-vf", "scale=1600:1600,format=rgba", "-f", "null", "-", NULL};
-    assert_int_equal(afmpeg_run_ex(rt, fs, small, &o, &res), AFMPEG_OK);
+    assert_int_equal(afmpeg_run(rt, fs, small, &o, &res), AFMPEG_OK);
     assert_int_equal(afmpeg_result_exit_code(res), 0);
     afmpeg_result_free(res);
     assert_runtime_works(rt);
@@ -104,7 +105,7 @@ static void test_deadline_pure_compute(void **state)
 {
     (void)state;
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.timeout_ms = 200;
+    o.limits.timeout_ms = 200;
     afmpeg_result *res = NULL;
     double t0 = now_ms();
     assert_int_equal(selftest(rt, "spin", NULL, &o, &res), AFMPEG_ETIMEDOUT);
@@ -121,7 +122,7 @@ static void test_deadline_in_host_sleep(void **state)
 {
     (void)state;
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.timeout_ms = 150;
+    o.limits.timeout_ms = 150;
     afmpeg_result *res = NULL;
     assert_int_equal(selftest(rt, "sleep", NULL, &o, &res), AFMPEG_ETIMEDOUT);
     afmpeg_result_free(res);
@@ -133,20 +134,20 @@ static void test_runtime_default_deadline(void **state)
 {
     (void)state;
     afmpeg_runtime_options ro = AFMPEG_RUNTIME_OPTIONS_INIT;
-    ro.timeout_ms = 100;
+    ro.limits.timeout_ms = 100;
     afmpeg_runtime *r;
-    assert_int_equal(afmpeg_new(&r, &ro), AFMPEG_OK);
+    assert_int_equal(afmpeg_new(&ro, &r), AFMPEG_OK);
     afmpeg_result *res = NULL;
     assert_int_equal(selftest(r, "spin", NULL, NULL, &res), AFMPEG_ETIMEDOUT);
     afmpeg_result_free(res);
     /* ... and a job's own deadline wins. */
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.timeout_ms = 300;
+    o.limits.timeout_ms = 300;
     double t0 = now_ms();
     assert_int_equal(selftest(r, "spin", NULL, &o, &res), AFMPEG_ETIMEDOUT);
     assert_true(now_ms() - t0 >= 299);
     afmpeg_result_free(res);
-    afmpeg_close(r);
+    afmpeg_close(r, AFMPEG_CLOSE_WAIT);
 }
 
 /* Cancels a job of `kind` from another thread after 100 ms. */
@@ -168,7 +169,7 @@ static void check_cancel_running(const char *kind)
     assert_int_equal(afmpeg_result_exit_code(res), -1);
     afmpeg_result_free(res);
     assert_true(took >= 99 && took < slack(3000));
-    assert_true(afmpeg_cancel_requested(tok));
+    assert_true(afmpeg_cancel_token_is_cancelled(tok));
     /* Cancellation is sticky: a later job with the token does not run. */
     assert_int_equal(selftest(rt, "exit", NULL, &o, &res), AFMPEG_ECANCELLED);
     assert_null(res);
@@ -192,7 +193,7 @@ static void test_blocked_signals(void **state)
     EXPECTED_FAULTS_END();
     afmpeg_result_free(res);
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.timeout_ms = 100;
+    o.limits.timeout_ms = 100;
     int err2 = selftest(rt, "spin", NULL, &o, &res);
     afmpeg_result_free(res);
     pthread_sigmask(SIG_SETMASK, &before, &after);
@@ -224,7 +225,7 @@ static void *cancel_when_running(void *arg)
     struct timespec ts = {0, 5 * 1000000L};
     for (int i = 0; i < 12000 && atomic_load(&p->bytes) < 1000; i++)
         nanosleep(&ts, NULL);
-    afmpeg_cancel(p->token);
+    afmpeg_cancel_token_cancel(p->token);
     return NULL;
 }
 
@@ -245,7 +246,7 @@ static void test_cancel_ffmpeg(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, cancel_when_running, &p), 0);
     afmpeg_result *res = NULL;
-    assert_int_equal(afmpeg_run_ex(rt, fs, argv, &o, &res), AFMPEG_ECANCELLED);
+    assert_int_equal(afmpeg_run(rt, fs, argv, &o, &res), AFMPEG_ECANCELLED);
     pthread_join(th, NULL);
     assert_true(atomic_load(&p.bytes) >= 1000); /* it was running when cancelled */
     afmpeg_result_free(res);
@@ -258,7 +259,7 @@ static int cancel_on_output(const void *data, size_t len, void *payload)
 {
     (void)data;
     (void)len;
-    afmpeg_cancel(payload);
+    afmpeg_cancel_token_cancel(payload);
     return 0;
 }
 
@@ -331,13 +332,13 @@ static void test_cancel_queued(void **state)
     assert_int_equal(pthread_create(&t_queued, NULL, run_queued, &q), 0);
     nanosleep(&ts, NULL);
     double t0 = now_ms();
-    afmpeg_cancel(waiting);
+    afmpeg_cancel_token_cancel(waiting);
     pthread_join(t_queued, NULL);
     double returned_after = now_ms() - t0;
     assert_int_equal(q.err, AFMPEG_ECANCELLED);
     assert_true(q.took_ms >= 150);          /* it did wait in the queue */
     assert_true(returned_after < slack(1000)); /* and left it at once when cancelled */
-    afmpeg_cancel(busy);
+    afmpeg_cancel_token_cancel(busy);
     pthread_join(t_busy, NULL);
     assert_int_equal(b.err, AFMPEG_ECANCELLED);
     afmpeg_cancel_token_free(busy);
@@ -345,10 +346,10 @@ static void test_cancel_queued(void **state)
     assert_runtime_works(rt);
 }
 
-/* The deadline clock starts when the job runs, not while it queues: on a pool of one instance,
+/* The deadline clock starts when the job runs, not while it queues: on a runtime of one instance,
  * a job with a 150 ms deadline waits up to 2 s behind another, then runs and succeeds. */
 typedef struct spinner {
-    afmpeg_pool *pool;
+    afmpeg_runtime *pool;
     int err;
 } spinner;
 
@@ -356,33 +357,33 @@ static void *spin_2s(void *arg)
 {
     spinner *sp = arg;
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.timeout_ms = 2000;
+    o.limits.timeout_ms = 2000;
     const char *argv[] = {"afmpeg-selftest", "spin", NULL};
     afmpeg_result *res = NULL;
-    sp->err = afmpeg_pool_run(sp->pool, fs, argv, &o, &res);
+    sp->err = afmpeg_run(sp->pool, fs, argv, &o, &res);
     afmpeg_result_free(res);
     return NULL;
 }
 
-static int wait_for_pool(afmpeg_pool *pool, unsigned running, unsigned queued);
+static int wait_for_pool(afmpeg_runtime *pool, unsigned running, unsigned queued);
 
 static void test_deadline_excludes_queueing(void **state)
 {
     (void)state;
-    afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
+    afmpeg_runtime_options po = AFMPEG_RUNTIME_OPTIONS_INIT;
     po.instances = 1;
-    afmpeg_pool *pool;
-    assert_int_equal(afmpeg_pool_new(&pool, &po), AFMPEG_OK);
+    afmpeg_runtime *pool;
+    assert_int_equal(afmpeg_new(&po, &pool), AFMPEG_OK);
     spinner sp = {pool, 0};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, spin_2s, &sp), 0);
     assert_true(wait_for_pool(pool, 1, 0));
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.timeout_ms = 150;
+    o.limits.timeout_ms = 150;
     const char *argv[] = {"afmpeg-selftest", "exit", NULL};
     afmpeg_result *res = NULL;
     double t0 = now_ms();
-    int err = afmpeg_pool_run(pool, fs, argv, &o, &res);
+    int err = afmpeg_run(pool, fs, argv, &o, &res);
     double took = now_ms() - t0;
     assert_int_equal(err, AFMPEG_OK);
     assert_int_equal(afmpeg_result_exit_code(res), 42);
@@ -390,7 +391,7 @@ static void test_deadline_excludes_queueing(void **state)
     pthread_join(th, NULL);
     assert_int_equal(sp.err, AFMPEG_ETIMEDOUT);
     assert_true(took > 300); /* it queued longer than its own deadline, and still ran */
-    afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
+    afmpeg_close(pool, AFMPEG_CLOSE_WAIT);
 }
 
 static void test_output_limit(void **state)
@@ -398,7 +399,7 @@ static void test_output_limit(void **state)
     (void)state;
     /* Standard output. */
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.output_limit = 1 << 20;
+    o.limits.output_limit = 1 << 20;
     afmpeg_result *res = NULL;
     assert_int_equal(selftest(rt, "write", NULL, &o, &res), AFMPEG_ELIMIT);
     assert_non_null(strstr(afmpeg_last_error(), "output limit of 1048576 bytes"));
@@ -412,8 +413,8 @@ static void test_output_limit(void **state)
     assert_int_equal(afmpeg_fs_write_file(fs, "keep.txt", "precious", 8), AFMPEG_OK);
     const char *argv[] = {"ffmpeg", "-nostdin", "-v", "error", "-i", "in.mp4", "-f", "rawvideo",
                           "-y", "out.raw", NULL};
-    o.output_limit = 500000;
-    assert_int_equal(afmpeg_run_ex(rt, fs, argv, &o, &res), AFMPEG_ELIMIT);
+    o.limits.output_limit = 500000;
+    assert_int_equal(afmpeg_run(rt, fs, argv, &o, &res), AFMPEG_ELIMIT);
     afmpeg_result_free(res);
     afmpeg_fs_stat st;
     assert_int_equal(afmpeg_fs_stat_path(fs, "out.raw", &st), AFMPEG_OK);
@@ -430,7 +431,7 @@ static void test_open_files_limit(void **state)
 {
     (void)state;
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.max_open_files = 5;
+    o.limits.max_open_files = 5;
     afmpeg_result *res = NULL;
     assert_int_equal(selftest(rt, "open", "10", &o, &res), AFMPEG_ELIMIT);
     assert_non_null(strstr(afmpeg_last_error(), "limit of 5 files"));
@@ -450,21 +451,21 @@ static void test_bad_limits(void **state)
 {
     (void)state;
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.memory_limit = 5ull << 30;
+    o.limits.memory_limit = 5ull << 30;
     afmpeg_result *res = (afmpeg_result *)1;
     assert_int_equal(selftest(rt, "exit", NULL, &o, &res), AFMPEG_EINVAL);
     assert_null(res);
     assert_non_null(strstr(afmpeg_last_error(), "memory_limit"));
-    o.memory_limit = 0;
-    o.max_open_files = 100000;
+    o.limits.memory_limit = 0;
+    o.limits.max_open_files = 100000;
     assert_int_equal(selftest(rt, "exit", NULL, &o, &res), AFMPEG_EINVAL);
     assert_non_null(strstr(afmpeg_last_error(), "max_open_files"));
 }
 
-/* ---- pools ---------------------------------------------------------------------------------- */
+/* ---- runtimes of several instances (the pool) ------------------------------------------------ */
 
 typedef struct pool_worker {
-    afmpeg_pool *pool;
+    afmpeg_runtime *pool;
     const char *kind;
     afmpeg_cancel_token *token;
     int err, exit_code;
@@ -480,20 +481,20 @@ static void *pool_job(void *arg)
     o.cancel = w->token;
     const char *argv[] = {"afmpeg-selftest", w->kind, NULL};
     afmpeg_result *res = NULL;
-    w->err = afmpeg_pool_run(w->pool, own, argv, &o, &res);
+    w->err = afmpeg_run(w->pool, own, argv, &o, &res);
     w->exit_code = afmpeg_result_exit_code(res);
     afmpeg_result_free(res);
     afmpeg_fs_free(own);
     return NULL;
 }
 
-/* Waits (up to a minute) until the pool has `running` jobs running and `queued` waiting. */
-static int wait_for_pool(afmpeg_pool *pool, unsigned running, unsigned queued)
+/* Waits (up to a minute) until the runtime has `running` jobs running and `queued` waiting. */
+static int wait_for_pool(afmpeg_runtime *pool, unsigned running, unsigned queued)
 {
     struct timespec ts = {0, 5 * 1000000L};
     for (int i = 0; i < 12000; i++) {
-        afmpeg_pool_stats st;
-        if (afmpeg_pool_stats_get(pool, &st) == AFMPEG_OK && st.running == running &&
+        afmpeg_runtime_stats st;
+        if (afmpeg_stats(pool, &st) == AFMPEG_OK && st.running == running &&
             st.queued == queued)
             return 1;
         nanosleep(&ts, NULL);
@@ -504,15 +505,22 @@ static int wait_for_pool(afmpeg_pool *pool, unsigned running, unsigned queued)
 static void test_pool_runs_in_parallel(void **state)
 {
     (void)state;
-    afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
+    afmpeg_runtime_options po = AFMPEG_RUNTIME_OPTIONS_INIT;
     po.instances = 2;
-    afmpeg_pool *pool;
-    assert_int_equal(afmpeg_pool_new(&pool, &po), AFMPEG_OK);
-    afmpeg_pool_stats st;
-    assert_int_equal(afmpeg_pool_stats_get(pool, &st), AFMPEG_OK);
+    afmpeg_runtime *pool;
+    assert_int_equal(afmpeg_new(&po, &pool), AFMPEG_OK);
+    afmpeg_runtime_stats st;
+    assert_int_equal(afmpeg_stats(pool, &st), AFMPEG_OK);
     assert_int_equal(st.instances, 2);
     assert_int_equal(st.running, 0);
     assert_true(st.idle_bytes < 4096);
+    /* A runtime made without options runs one job at a time. */
+    assert_int_equal(afmpeg_stats(rt, &st), AFMPEG_OK);
+    assert_int_equal(st.instances, 1);
+    assert_int_equal(st.running, 0);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(afmpeg_stats(NULL, &st), AFMPEG_EINVAL);
+    assert_int_equal(afmpeg_stats(pool, NULL), AFMPEG_EINVAL);
     /* Two jobs that spin until cancelled run at once on the two instances; a third queues. */
     afmpeg_cancel_token *tok;
     assert_int_equal(afmpeg_cancel_token_new(&tok), AFMPEG_OK);
@@ -524,25 +532,95 @@ static void test_pool_runs_in_parallel(void **state)
     assert_true(wait_for_pool(pool, 2, 0));
     assert_int_equal(pthread_create(&t[2], NULL, pool_job, &w[2]), 0);
     assert_true(wait_for_pool(pool, 2, 1));
-    afmpeg_cancel(tok);
+    afmpeg_cancel_token_cancel(tok);
     for (int i = 0; i < 3; i++) {
         pthread_join(t[i], NULL);
         assert_int_equal(w[i].err, AFMPEG_ECANCELLED);
     }
     assert_true(wait_for_pool(pool, 0, 0));
     afmpeg_cancel_token_free(tok);
-    afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
+    afmpeg_close(pool, AFMPEG_CLOSE_WAIT);
 }
 
-/* Closing with AFMPEG_CLOSE_WAIT (what afmpeg_close() does: a runtime is a pool of one) lets
- * the running job run to its own end and turns the queued caller away at once. */
+/* Callers waiting for an instance get it in the order they arrived. Each waiter's job writes
+ * to stderr (an unknown selftest kind) while it holds the one instance, and notes its turn from
+ * the output callback, which runs inside the job: the notes are in the order the jobs ran. */
+typedef struct turn_taker {
+    afmpeg_runtime *rt;
+    int id;
+    _Atomic int *next_turn;
+    int turn, err;
+} turn_taker;
+
+static int note_turn(const void *data, size_t len, void *payload)
+{
+    (void)data;
+    (void)len;
+    turn_taker *t = payload;
+    if (t->turn < 0)
+        t->turn = atomic_fetch_add(t->next_turn, 1);
+    return 0;
+}
+
+static void *run_in_turn(void *arg)
+{
+    turn_taker *t = arg;
+    afmpeg_fs *own;
+    if (afmpeg_fs_new_memory(&own))
+        return NULL;
+    afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+    o.on_stderr = note_turn;
+    o.output_payload = t;
+    const char *argv[] = {"afmpeg-selftest", "say-something", NULL};
+    afmpeg_result *res = NULL;
+    t->err = afmpeg_run(t->rt, own, argv, &o, &res);
+    afmpeg_result_free(res);
+    afmpeg_fs_free(own);
+    return NULL;
+}
+
+static void test_queue_order(void **state)
+{
+    (void)state;
+    afmpeg_runtime_options po = AFMPEG_RUNTIME_OPTIONS_INIT;
+    po.instances = 1;
+    afmpeg_runtime *pool;
+    assert_int_equal(afmpeg_new(&po, &pool), AFMPEG_OK);
+    afmpeg_cancel_token *tok;
+    assert_int_equal(afmpeg_cancel_token_new(&tok), AFMPEG_OK);
+    pool_worker busy = {pool, "spin", tok, 0, 0};
+    pthread_t tb, t[4];
+    assert_int_equal(pthread_create(&tb, NULL, pool_job, &busy), 0);
+    assert_true(wait_for_pool(pool, 1, 0));
+    _Atomic int next_turn;
+    atomic_init(&next_turn, 0);
+    turn_taker w[4];
+    for (int i = 0; i < 4; i++) { /* each one queued before the next arrives */
+        w[i] = (turn_taker){pool, i, &next_turn, -1, -1};
+        assert_int_equal(pthread_create(&t[i], NULL, run_in_turn, &w[i]), 0);
+        assert_true(wait_for_pool(pool, 1, (unsigned)i + 1));
+    }
+    afmpeg_cancel_token_cancel(tok);
+    pthread_join(tb, NULL);
+    assert_int_equal(busy.err, AFMPEG_ECANCELLED);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].err, AFMPEG_OK);
+        assert_int_equal(w[i].turn, i);
+    }
+    afmpeg_cancel_token_free(tok);
+    afmpeg_close(pool, AFMPEG_CLOSE_WAIT);
+}
+
+/* Closing with AFMPEG_CLOSE_WAIT lets the running job run to its own end and turns the queued
+ * caller away at once. */
 static void test_close_waits(void **state)
 {
     (void)state;
-    afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
+    afmpeg_runtime_options po = AFMPEG_RUNTIME_OPTIONS_INIT;
     po.instances = 1;
-    afmpeg_pool *pool;
-    assert_int_equal(afmpeg_pool_new(&pool, &po), AFMPEG_OK);
+    afmpeg_runtime *pool;
+    assert_int_equal(afmpeg_new(&po, &pool), AFMPEG_OK);
     afmpeg_cancel_token *tok;
     assert_int_equal(afmpeg_cancel_token_new(&tok), AFMPEG_OK);
     pool_worker w[2] = {{pool, "spin", tok, 0, 0}, {pool, "exit", NULL, 0, 0}};
@@ -557,7 +635,7 @@ static void test_close_waits(void **state)
      * however late this thread gets back to the close (valgrind runs one thread at a time). */
     double t0 = now_ms();
     assert_int_equal(pthread_create(&tc, NULL, cancel_later, &c), 0);
-    afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
+    afmpeg_close(pool, AFMPEG_CLOSE_WAIT);
     double took = now_ms() - t0;
     pthread_join(tc, NULL);
     for (int i = 0; i < 2; i++)
@@ -571,10 +649,10 @@ static void test_close_waits(void **state)
 static void test_pool_close_cancels(void **state)
 {
     (void)state;
-    afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
+    afmpeg_runtime_options po = AFMPEG_RUNTIME_OPTIONS_INIT;
     po.instances = 2;
-    afmpeg_pool *pool;
-    assert_int_equal(afmpeg_pool_new(&pool, &po), AFMPEG_OK);
+    afmpeg_runtime *pool;
+    assert_int_equal(afmpeg_new(&po, &pool), AFMPEG_OK);
     pool_worker w[3] = {{pool, "spin", NULL, 0, 0}, {pool, "sleep", NULL, 0, 0},
                         {pool, "spin", NULL, 0, 0}};
     pthread_t t[3];
@@ -582,7 +660,7 @@ static void test_pool_close_cancels(void **state)
         assert_int_equal(pthread_create(&t[i], NULL, pool_job, &w[i]), 0);
     assert_true(wait_for_pool(pool, 2, 1));
     double t0 = now_ms();
-    afmpeg_pool_close(pool, AFMPEG_CLOSE_CANCEL);
+    afmpeg_close(pool, AFMPEG_CLOSE_CANCEL);
     assert_true(now_ms() - t0 < slack(2000));
     int cancelled = 0, closed = 0;
     for (int i = 0; i < 3; i++) {
@@ -615,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_open_files_limit),
         cmocka_unit_test(test_bad_limits),
         cmocka_unit_test(test_pool_runs_in_parallel),
+        cmocka_unit_test(test_queue_order),
         cmocka_unit_test(test_close_waits),
         cmocka_unit_test(test_pool_close_cancels),
     };

@@ -1,19 +1,20 @@
 /* Soak and thread stress on the real module.
  *
- * Soak: AFMPEG_SOAK_JOBS (default 10,000) small jobs on one runtime, then on a pool, mixing normal
- * jobs with probes, traps, deadline expiries and cancels. Afterwards the process holds no more
- * memory, mappings or file descriptors than after warm-up (leaks themselves are caught by the
- * ASan and valgrind tiers, which run this suite too, with fewer jobs under valgrind).
+ * Soak: AFMPEG_SOAK_JOBS (default 10,000) small jobs on one runtime, then on a runtime of two
+ * instances (the "pool"), mixing normal jobs with probes, traps, deadline expiries and cancels.
+ * Afterwards the process holds no more memory, mappings or file descriptors than after warm-up
+ * (leaks themselves are caught by the ASan and valgrind tiers, which run this suite too, with
+ * fewer jobs under valgrind).
  *
- * Stress: 8 threads share a runtime and a pool, mixing probe, transcode, cancel, deadline expiry
- * and traps; every result is checked. */
+ * Stress: 8 threads share a runtime of one instance and one of two, mixing probe, transcode,
+ * cancel, deadline expiry and traps; every result is checked. */
 #include <dirent.h>
 #include <pthread.h>
 #include <time.h>
 #include "engine_util.h"
 
 static afmpeg_runtime *rt;
-static afmpeg_pool *pool;
+static afmpeg_runtime *pool; /* two instances */
 static void *clip;
 static size_t clip_len;
 
@@ -21,9 +22,9 @@ static int setup(void **state)
 {
     (void)state;
     char path[512];
-    afmpeg_pool_options po = AFMPEG_POOL_OPTIONS_INIT;
+    afmpeg_runtime_options po = AFMPEG_RUNTIME_OPTIONS_INIT;
     po.instances = 2;
-    if (make_media() || afmpeg_new(&rt, NULL) || afmpeg_pool_new(&pool, &po))
+    if (make_media() || afmpeg_new(NULL, &rt) || afmpeg_new(&po, &pool))
         return -1;
     snprintf(path, sizeof path, "%s/h264_aac.mp4", media_dir);
     clip = read_host_file(path, &clip_len);
@@ -33,19 +34,18 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    afmpeg_pool_close(pool, AFMPEG_CLOSE_WAIT);
-    afmpeg_close(rt);
+    afmpeg_close(pool, AFMPEG_CLOSE_WAIT);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
     free(clip);
     remove_media();
     return 0;
 }
 
-/* Runs on the runtime or the pool. */
+/* Runs on the runtime of one instance or on the one of two. */
 static int run_on(int use_pool, afmpeg_fs *fs, const char *const *argv,
                   const afmpeg_job_options *o, afmpeg_result **res)
 {
-    return use_pool ? afmpeg_pool_run(pool, fs, argv, o, res)
-                    : afmpeg_run_ex(rt, fs, argv, o, res);
+    return afmpeg_run(use_pool ? pool : rt, fs, argv, o, res);
 }
 
 typedef struct usage {
@@ -94,7 +94,7 @@ static int soak_job(int use_pool, afmpeg_fs *fs, int i)
     int ok;
     if (i % 500 == 250) { /* deadline */
         const char *argv[] = {"afmpeg-selftest", "spin", NULL};
-        o.timeout_ms = 5;
+        o.limits.timeout_ms = 5;
         ok = run_on(use_pool, fs, argv, &o, &res) == AFMPEG_ETIMEDOUT;
     } else if (i % 100 == 50) { /* trap */
         const char *argv[] = {"afmpeg-selftest", "oob", NULL};
@@ -235,7 +235,7 @@ static int stress_cancel(int use_pool, afmpeg_fs *fs)
 static int stress_deadline(int use_pool, afmpeg_fs *fs)
 {
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.timeout_ms = 30;
+    o.limits.timeout_ms = 30;
     const char *argv[] = {"afmpeg-selftest", "spin", NULL};
     afmpeg_result *res = NULL;
     int ok = run_on(use_pool, fs, argv, &o, &res) == AFMPEG_ETIMEDOUT;

@@ -138,7 +138,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    int err = afmpeg_new(&rt, NULL);
+    int err = afmpeg_new(NULL, &rt);
     if (err) {
         fprintf(stderr, "afmpeg-fuzz: afmpeg_new: %s (%s)\n", afmpeg_errname(err),
                 afmpeg_last_error());
@@ -171,7 +171,7 @@ static void run(afmpeg_fs *fs, const char *const *argv, uint64_t salt, const uin
                 size_t size)
 {
     afmpeg_result *res = NULL;
-    int err = afmpeg_run(rt, fs, argv, &res);
+    int err = afmpeg_run(rt, fs, argv, NULL, &res);
     if (err == AFMPEG_ETRAP) {
         afmpeg_trap t = afmpeg_result_trap(res);
         traps++;

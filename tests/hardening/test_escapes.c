@@ -211,13 +211,13 @@ static int setup(void **state)
            "%s -f lavfi -i sine=frequency=880:duration=0.5 -ac 1 -ar 8000 -c:a aac secret.ts",
            jail, root, gen, gen, ff, ff, ff, ff))
         return -1;
-    return afmpeg_new(&rt, NULL);
+    return afmpeg_new(NULL, &rt);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    afmpeg_close(rt);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
     rt = NULL;
     snap_free(&baseline);
     sh("rm -rf '%s'", root);
@@ -277,7 +277,7 @@ static void host_fixture(void)
 static afmpeg_result *job(afmpeg_fs *fs, const char *const *argv)
 {
     afmpeg_result *res = NULL;
-    int err = afmpeg_run(rt, fs, argv, &res);
+    int err = afmpeg_run(rt, fs, argv, NULL, &res);
     if (err)
         fail_msg("afmpeg_run(%s ... %s): %s (%s)", argv[0], argv[1], afmpeg_errname(err),
                  afmpeg_last_error());
@@ -1428,7 +1428,7 @@ static void test_custom_fs_sees_normalised_paths(void **state)
         .mkdir = rec_mkdir, .unlink = rec_unlink, .rename = rec_rename,
     };
     afmpeg_fs *fs;
-    assert_int_equal(afmpeg_fs_new_custom(&fs, &ops, r), AFMPEG_OK);
+    assert_int_equal(afmpeg_fs_new_custom(&ops, r, &fs), AFMPEG_OK);
     unsigned char raw[4096];
     for (size_t i = 0; i < sizeof raw; i++)
         raw[i] = (unsigned char)(i * 13);

@@ -94,8 +94,8 @@ static int run_case(afmpeg_fs *fs, const char *const *argv, const char *name, af
     /* A malformed input must not hang its job: 60 s is far beyond any case here (valgrind
      * included); past it the job stops with AFMPEG_ETIMEDOUT and the case fails below. */
     afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
-    o.timeout_ms = 60000;
-    int err = afmpeg_run_ex(rt, fs, argv, &o, out);
+    o.limits.timeout_ms = 60000;
+    int err = afmpeg_run(rt, fs, argv, &o, out);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     if (ms > slowest_ms) {
@@ -280,7 +280,7 @@ static int setup(void **state)
         if (!med[i].data || med[i].len < 1000)
             return -1;
     }
-    if (afmpeg_new(&rt, NULL) || afmpeg_fs_new_memory(&good_fs) ||
+    if (afmpeg_new(NULL, &rt) || afmpeg_fs_new_memory(&good_fs) ||
         afmpeg_fs_write_file(good_fs, "good.mp4", med[0].data, med[0].len))
         return -1;
 
@@ -288,7 +288,7 @@ static int setup(void **state)
     afmpeg_result *res;
     const char *version[] = {"ffmpeg", "-version", NULL};
     char sandbox[64] = "", *native = sh_capture("ffmpeg -version | head -n1");
-    if (afmpeg_run(rt, good_fs, version, &res) == AFMPEG_OK)
+    if (afmpeg_run(rt, good_fs, version, NULL, &res) == AFMPEG_OK)
         sscanf(afmpeg_result_stdout(res, NULL), "ffmpeg version %63s", sandbox);
     afmpeg_result_free(res);
     char want[80];
@@ -305,7 +305,7 @@ static int teardown(void **state)
 {
     (void)state;
     afmpeg_fs_free(good_fs);
-    afmpeg_close(rt);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
     for (int i = 0; i < N_MEDIA; i++)
         free(med[i].data);
     sh("rm -rf '%s'", dir);

@@ -594,7 +594,7 @@ static int host_setup(void **state)
     join(f->secret, f->outside, "secret");
     if (mkdir(f->jail, 0755) || mkdir(f->outside, 0755))
         return -1;
-    int rc = afmpeg_fs_new_hostdir(&f->fs, f->jail);
+    int rc = afmpeg_fs_new_hostdir(f->jail, &f->fs);
     return rc == AFMPEG_OK || rc == AFMPEG_ENOTSUP ? 0 : -1;
 }
 
@@ -630,13 +630,13 @@ static void test_hostfs_new(void **state)
     afmpeg_fs *fs = (afmpeg_fs *)1;
     char path[PATH_MAX];
     join(path, f->base, "missing");
-    assert_int_equal(afmpeg_fs_new_hostdir(&fs, path), AFMPEG_ENOENT);
+    assert_int_equal(afmpeg_fs_new_hostdir(path, &fs), AFMPEG_ENOENT);
     assert_null(fs);
     join(path, f->base, "plain");
     host_write(path, "x");
-    assert_int_equal(afmpeg_fs_new_hostdir(&fs, path), AFMPEG_ENOTDIR);
-    assert_int_equal(afmpeg_fs_new_hostdir(&fs, NULL), AFMPEG_EINVAL);
-    assert_int_equal(afmpeg_fs_new_hostdir(NULL, f->jail), AFMPEG_EINVAL);
+    assert_int_equal(afmpeg_fs_new_hostdir(path, &fs), AFMPEG_ENOTDIR);
+    assert_int_equal(afmpeg_fs_new_hostdir(NULL, &fs), AFMPEG_EINVAL);
+    assert_int_equal(afmpeg_fs_new_hostdir(f->jail, NULL), AFMPEG_EINVAL);
 }
 
 static void test_hostfs_semantics(void **state)
@@ -928,7 +928,7 @@ static void test_custom(void **state)
     flat_fs ffs = {0};
     afmpeg_fs_ops ops = flat_ops;
     afmpeg_fs *fs;
-    assert_int_equal(afmpeg_fs_new_custom(&fs, &ops, &ffs), AFMPEG_OK);
+    assert_int_equal(afmpeg_fs_new_custom(&ops, &ffs, &fs), AFMPEG_OK);
     ops.open = NULL; /* the ops were copied */
     assert_int_equal(afmpeg_fs_write_file(fs, "/hello.txt", "hi there", 8), AFMPEG_OK);
     expect_file(fs, "hello.txt", "hi there");
@@ -969,7 +969,7 @@ static void test_custom(void **state)
 
     ops = flat_ops;
     ops.destroy = flat_destroy;
-    assert_int_equal(afmpeg_fs_new_custom(&fs, &ops, &ffs), AFMPEG_OK);
+    assert_int_equal(afmpeg_fs_new_custom(&ops, &ffs, &fs), AFMPEG_OK);
     afmpeg_fs_free(fs);
     assert_int_equal(ffs.destroyed, 1);
 }
@@ -978,11 +978,11 @@ static void test_custom_invalid(void **state)
 {
     afmpeg_fs_ops ops = flat_ops;
     afmpeg_fs *fs = (afmpeg_fs *)1;
-    assert_int_equal(afmpeg_fs_new_custom(&fs, NULL, NULL), AFMPEG_EINVAL);
+    assert_int_equal(afmpeg_fs_new_custom(NULL, NULL, &fs), AFMPEG_EINVAL);
     assert_null(fs);
-    assert_int_equal(afmpeg_fs_new_custom(NULL, &ops, NULL), AFMPEG_EINVAL);
+    assert_int_equal(afmpeg_fs_new_custom(&ops, NULL, NULL), AFMPEG_EINVAL);
     ops.version = AFMPEG_FS_OPS_VERSION + 1;
-    assert_int_equal(afmpeg_fs_new_custom(&fs, &ops, NULL), AFMPEG_EINVAL);
+    assert_int_equal(afmpeg_fs_new_custom(&ops, NULL, &fs), AFMPEG_EINVAL);
     /* Each required callback missing in turn. */
     afmpeg_fs_ops lacking[6] = {flat_ops, flat_ops, flat_ops, flat_ops, flat_ops, flat_ops};
     lacking[0].open = NULL;
@@ -993,7 +993,7 @@ static void test_custom_invalid(void **state)
     lacking[5].stat = NULL;
     for (size_t i = 0; i < 6; i++) {
         fs = (afmpeg_fs *)1;
-        assert_int_equal(afmpeg_fs_new_custom(&fs, &lacking[i], NULL), AFMPEG_EINVAL);
+        assert_int_equal(afmpeg_fs_new_custom(&lacking[i], NULL, &fs), AFMPEG_EINVAL);
         assert_null(fs);
     }
 }
