@@ -146,6 +146,22 @@ static void put_line(char *out, size_t *n, size_t cap, const char *text, size_t 
 
 #define SUMMARY_LINES 6
 
+typedef struct summary_line {
+    const char *text;
+    size_t len;
+} summary_line;
+
+/* Keeps the line as the newest of at most SUMMARY_LINES, dropping the oldest. */
+static void keep_line(summary_line *lines, size_t *n, const char *text, size_t len)
+{
+    if (*n == SUMMARY_LINES) {
+        memmove(lines, lines + 1, (SUMMARY_LINES - 1) * sizeof *lines);
+        (*n)--;
+    }
+    lines[*n].text = text;
+    lines[(*n)++].len = len;
+}
+
 void afm_stderr_summary(const afmpeg_result *res, char *out, size_t cap)
 {
     size_t len;
@@ -155,7 +171,7 @@ void afm_stderr_summary(const afmpeg_result *res, char *out, size_t cap)
     out[0] = '\0';
     /* The last SUMMARY_LINES lines, and the last SUMMARY_LINES at error level or worse (a
      * line without a tag continues the level of the one before it). */
-    struct { const char *text; size_t len; } last[SUMMARY_LINES], errs[SUMMARY_LINES];
+    summary_line last[SUMMARY_LINES], errs[SUMMARY_LINES];
     size_t n_last = 0, n_errs = 0;
     int level = 3;
     for (size_t i = 0; i < len;) {
@@ -170,16 +186,9 @@ void afm_stderr_summary(const afmpeg_result *res, char *out, size_t cap)
         while (l && (text[l - 1] == ' ' || text[l - 1] == '\t'))
             l--;
         if (l) {
-            memmove(last, last + (n_last == SUMMARY_LINES), (n_last - (n_last == SUMMARY_LINES)) * sizeof *last);
-            n_last -= n_last == SUMMARY_LINES;
-            last[n_last].text = text;
-            last[n_last++].len = l;
-            if (level <= 2) {
-                memmove(errs, errs + (n_errs == SUMMARY_LINES), (n_errs - (n_errs == SUMMARY_LINES)) * sizeof *errs);
-                n_errs -= n_errs == SUMMARY_LINES;
-                errs[n_errs].text = text;
-                errs[n_errs++].len = l;
-            }
+            keep_line(last, &n_last, text, l);
+            if (level <= 2)
+                keep_line(errs, &n_errs, text, l);
         }
         i = j + 1;
     }

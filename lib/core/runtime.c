@@ -48,7 +48,8 @@ struct afmpeg_runtime {
     afm_module_info *info; /* afmpeg_module_info_get(), made on first use */
 };
 
-/* A job registered on a cancel token, so afmpeg_cancel_token_cancel() can reach it, queued or running. */
+/* A job registered on a cancel token, so afmpeg_cancel_token_cancel() can reach it, queued or
+ * running. */
 typedef struct token_job {
     struct token_job *next;
     afm_rt_ctl *ctl;

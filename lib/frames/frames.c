@@ -134,7 +134,8 @@ static int check_options(const afmpeg_frames_options *fo, int timing, afmpeg_fra
     if (!timing)
         return AFMPEG_OK;
     if (!(o->start >= 0 && o->start <= MAX_SECONDS)) /* also NaN */
-        return afm_error(AFMPEG_EINVAL, "start %g is not a time in 0..%g seconds", o->start, MAX_SECONDS);
+        return afm_error(AFMPEG_EINVAL, "start %g is not a time in 0..%g seconds", o->start,
+                         MAX_SECONDS);
     if (!(o->every == 0 || (o->every >= 0.001 && o->every <= MAX_SECONDS)))
         return afm_error(AFMPEG_EINVAL, "every %g is neither 0 nor in 0.001..%g seconds",
                          o->every, MAX_SECONDS);
@@ -533,8 +534,9 @@ static int build_argv(const plan *p, const char **argv, const char *input, char 
         snprintf(from_cond, sizeof from_cond, "gte(t,%s)*", lo);
     if (p->thumbnail) {
         /* candidates at least THUMB_SPACING apart, the first one the first frame from `from` */
-        GRAPH_APPEND("select='%s(isnan(prev_selected_t)+gte(t-prev_selected_t,%s))',thumbnail=n=%s,",
-          from_cond, THUMB_SPACING, THUMB_CANDIDATES);
+        GRAPH_APPEND("select='%s(isnan(prev_selected_t)+gte(t-prev_selected_t,%s))',"
+                     "thumbnail=n=%s,",
+                     from_cond, THUMB_SPACING, THUMB_CANDIDATES);
     } else if (p->fo.every > 0) {
         /* Frame k is the first frame at or after from + k * every: with slot(t) = floor((t -
          * from) / every) (TIME_EPS of slack in `lo`), a frame is taken when its slot is past
@@ -542,7 +544,7 @@ static int build_argv(const plan *p, const char **argv, const char *input, char 
          * `every` shorter than a frame) gives no frame of its own. */
         fmt_num(every, sizeof every, p->fo.every);
         GRAPH_APPEND("select='%s(isnan(prev_selected_t)+gt(floor((t-(%s))/%s),"
-          "floor((prev_selected_t-(%s))/%s)))',", from_cond, lo, every, lo, every);
+                     "floor((prev_selected_t-(%s))/%s)))',", from_cond, lo, every, lo, every);
     } else if (p->from > 0) {
         GRAPH_APPEND("select='gte(t,%s)',", lo);
     }

@@ -649,9 +649,11 @@ int afm_command_check_shape(const afmpeg_command *cmd)
                                     "has no output labelled %s", oi, map, map);
             } else if (in < 0) {
                 err = afm_error(AFMPEG_EINVAL, "output %zu: map \"%s\" is neither a graph "
-                                "label nor a stream specifier starting with an input number", oi, map);
+                                "label nor a stream specifier starting with an input number", oi,
+                                map);
             } else if ((size_t)in >= cmd->n_inputs) {
-                err = afm_error(AFMPEG_EINVAL, "output %zu: map %s: there is no input %d", oi, map, in);
+                err = afm_error(AFMPEG_EINVAL, "output %zu: map %s: there is no input %d", oi,
+                                map, in);
             }
         }
         if (o->chapters >= (int)cmd->n_inputs)
