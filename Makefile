@@ -12,6 +12,12 @@
 #                   the CI subset
 #   make MODULE=gpl ...  the same targets with the GPL module (x264, --enable-gpl; docs/build.md)
 #                   in build-gpl/; make MODULE=gpl test-gpl: its own checks (tests/cli/gpl.sh)
+#   make install    the libraries (libafmpeg.so.1, libafmpeg.a), afmpeg.h, afmpeg.pc, the CLI, the
+#                   man pages afmpeg(1) and afmpeg(3), the docs and examples; honours PREFIX
+#                   (default /usr/local), DESTDIR and the GNU directory variables (bindir, libdir,
+#                   includedir, mandir, docdir, ...). make uninstall removes exactly those files.
+#   make test-install   installs into a scratch prefix and builds and runs every example against
+#                   it, shared and static (tests/install/run.sh)
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 # lgpl: the default module (ffmpeg.conf); gpl: with module/gpl/gpl.conf, built apart.
@@ -43,7 +49,10 @@ BASE_OBJS   := $(BASE_SRCS:%.c=$(BUILD)/obj/%.o)
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
 MODULE_STAMP := $(BUILD)/module/.stamp
 
-all: $(BUILD)/libafmpeg.a $(BUILD)/afmpeg $(BUILD)/examples/transcode
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+
+all: $(BUILD)/libafmpeg.a $(BUILD)/dist/libafmpeg.a $(BUILD)/libafmpeg.so $(BUILD)/afmpeg \
+     $(EXAMPLES) man
 
 deps:
 	scripts/install-deps.sh
@@ -76,9 +85,131 @@ $(BUILD)/afmpeg: $(wildcard programs/*.c programs/*.h) $(BUILD)/libafmpeg.a
 	ln -sf afmpeg $(BUILD)/ffmpeg
 	ln -sf afmpeg $(BUILD)/ffprobe
 
-$(BUILD)/examples/%: examples/%.c $(BUILD)/libafmpeg.a
+# The examples as a user builds them, but against the tree (the installed library's builds are
+# tests/install/run.sh's, with -Werror): the public header and the static library only.
+$(BUILD)/examples/%: examples/%.c include/afmpeg.h $(BUILD)/libafmpeg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(AFM_CFLAGS) $< -o $@ $(BUILD)/libafmpeg.a $(LDLIBS)
+	$(CC) $(CFLAGS) -Wall -Wextra -Iinclude $(SANFLAGS) $< -o $@ $(BUILD)/libafmpeg.a \
+	    $(LDLIBS)
+
+# ---- The shared library, the man pages, installation -------------------------------------------
+# The version comes from the header: the soname carries its major number (libafmpeg.so.1, bumped
+# only when the ABI breaks), the file the whole version (libafmpeg.so.1.0.0).
+VERSION   := $(shell sed -n 's/^.define AFMPEG_VERSION "\(.*\)"$$/\1/p' include/afmpeg.h)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+SONAME    := libafmpeg.so.$(SOVERSION)
+
+# The shared library exports the afmpeg_* functions and nothing else (lib/libafmpeg.map; the
+# objects are built -fvisibility=hidden as well). --no-undefined: every library it needs is
+# named here, so a program links it with -lafmpeg alone. The module's objects are -fPIC.
+$(BUILD)/libafmpeg.so.$(VERSION): $(BASE_OBJS) $(ENGINE_OBJS) $(MODULE_STAMP) lib/libafmpeg.map
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) \
+	    -Wl,--version-script=lib/libafmpeg.map -Wl,--no-undefined -Wl,-z,relro -Wl,-z,now \
+	    -o $@ $(BASE_OBJS) $(ENGINE_OBJS) $(BUILD)/module/obj/*.o $(LDLIBS)
+$(BUILD)/libafmpeg.so: $(BUILD)/libafmpeg.so.$(VERSION)
+	ln -sf libafmpeg.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+# The static library installed: one object, prelinked (ld -r), with every hidden symbol made
+# local (objcopy --localize-hidden), so that a program linking it sees the afmpeg_* functions and
+# nothing else, as with the shared library: the library's wasm_rt_* runtime and WASI imports can
+# then never clash with another wasm2c module's, or with the program's own names.
+# $(BUILD)/libafmpeg.a keeps its objects as they are, for the tests that use internals.
+OBJCOPY ?= objcopy
+$(BUILD)/dist/libafmpeg.a: $(BASE_OBJS) $(ENGINE_OBJS) $(MODULE_STAMP)
+	@mkdir -p $(dir $@)
+	$(LD) -r -o $(BUILD)/dist/afmpeg.o $(BASE_OBJS) $(ENGINE_OBJS) $(BUILD)/module/obj/*.o
+	$(OBJCOPY) --localize-hidden $(BUILD)/dist/afmpeg.o
+	rm -f $@
+	$(AR) rcs $@ $(BUILD)/dist/afmpeg.o
+	rm $(BUILD)/dist/afmpeg.o
+
+# Man pages: scdoc sources in docs/man/, roff in the build tree. scdoc turns hyphenation off
+# (.nh) and justification too (.ad l) before .TH, which groff's man macros reset; repeating both
+# after .TH keeps function names whole ("afmpeg_fs_free", never "afm-peg_fs_free").
+MAN_PAGES := $(patsubst docs/man/%.scd,$(BUILD)/man/%,$(wildcard docs/man/*.scd))
+$(BUILD)/man/%: docs/man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc < $< | sed '/^\.TH /a .nh\n.ad l' > $@.tmp
+	mv $@.tmp $@
+man: $(MAN_PAGES)
+
+# Where things go (GNU conventions). PREFIX is the usual spelling; prefix, exec_prefix and each
+# directory can be set on their own. DESTDIR stages the install (packaging): it is prepended to
+# every path written, never to the paths recorded in afmpeg.pc.
+PREFIX       ?= /usr/local
+prefix       ?= $(PREFIX)
+exec_prefix  ?= $(prefix)
+bindir       ?= $(exec_prefix)/bin
+libdir       ?= $(exec_prefix)/lib
+libexecdir   ?= $(exec_prefix)/libexec
+includedir   ?= $(prefix)/include
+datarootdir  ?= $(prefix)/share
+mandir       ?= $(datarootdir)/man
+man1dir      ?= $(mandir)/man1
+man3dir      ?= $(mandir)/man3
+docdir       ?= $(datarootdir)/doc/afmpeg
+pkgconfigdir ?= $(libdir)/pkgconfig
+INSTALL      ?= install
+# Run after installing into or removing from libdir, so the loader finds libafmpeg.so.1 there
+# (only as root and without DESTDIR; LDCONFIG=true skips it).
+LDCONFIG     ?= ldconfig
+
+# Everything install writes, relative to DESTDIR: uninstall removes exactly this list.
+DOC_FILES      := README.md $(wildcard docs/*.md)
+EXAMPLE_FILES  := $(wildcard examples/*.c) examples/sample.mp4
+INSTALLED := $(bindir)/afmpeg \
+             $(libexecdir)/afmpeg/ffmpeg $(libexecdir)/afmpeg/ffprobe \
+             $(libdir)/libafmpeg.so.$(VERSION) $(libdir)/$(SONAME) $(libdir)/libafmpeg.so \
+             $(libdir)/libafmpeg.a $(pkgconfigdir)/afmpeg.pc $(includedir)/afmpeg.h \
+             $(man1dir)/afmpeg.1 $(man3dir)/afmpeg.3 \
+             $(addprefix $(docdir)/,$(notdir $(DOC_FILES))) \
+             $(addprefix $(docdir)/examples/,$(notdir $(EXAMPLE_FILES)))
+# Directories that are afmpeg's alone, removed by uninstall when empty (deepest first).
+INSTALLED_DIRS := $(docdir)/examples $(docdir) $(libexecdir)/afmpeg
+
+# afmpeg.pc: the paths as installed; the version from the header.
+$(BUILD)/afmpeg.pc: lib/afmpeg.pc.in include/afmpeg.h FORCE
+	@mkdir -p $(dir $@)
+	sed -e 's|@prefix@|$(prefix)|g' -e 's|@exec_prefix@|$(exec_prefix)|g' \
+	    -e 's|@libdir@|$(libdir)|g' -e 's|@includedir@|$(includedir)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+# The CLI installed is the one built here, linked with the static library: it works from the
+# build tree and from any prefix alike, with no search path for the loader to get right. The
+# ffmpeg/ffprobe links go to $(libexecdir)/afmpeg, not bindir, where they would shadow the
+# system's ffmpeg: put that directory first in PATH to get the sandboxed tools by those names.
+install: all $(BUILD)/afmpeg.pc
+	$(INSTALL) -d $(DESTDIR)$(bindir) $(DESTDIR)$(libexecdir)/afmpeg $(DESTDIR)$(libdir) \
+	    $(DESTDIR)$(pkgconfigdir) $(DESTDIR)$(includedir) $(DESTDIR)$(man1dir) \
+	    $(DESTDIR)$(man3dir) $(DESTDIR)$(docdir)/examples
+	$(INSTALL) -m 755 $(BUILD)/afmpeg $(DESTDIR)$(bindir)/afmpeg
+	ln -sf $(bindir)/afmpeg $(DESTDIR)$(libexecdir)/afmpeg/ffmpeg
+	ln -sf $(bindir)/afmpeg $(DESTDIR)$(libexecdir)/afmpeg/ffprobe
+	$(INSTALL) -m 755 $(BUILD)/libafmpeg.so.$(VERSION) $(DESTDIR)$(libdir)/
+	ln -sf libafmpeg.so.$(VERSION) $(DESTDIR)$(libdir)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libafmpeg.so
+	$(INSTALL) -m 644 $(BUILD)/dist/libafmpeg.a $(DESTDIR)$(libdir)/
+	$(INSTALL) -m 644 $(BUILD)/afmpeg.pc $(DESTDIR)$(pkgconfigdir)/
+	$(INSTALL) -m 644 include/afmpeg.h $(DESTDIR)$(includedir)/
+	$(INSTALL) -m 644 $(BUILD)/man/afmpeg.1 $(DESTDIR)$(man1dir)/
+	$(INSTALL) -m 644 $(BUILD)/man/afmpeg.3 $(DESTDIR)$(man3dir)/
+	$(INSTALL) -m 644 $(DOC_FILES) $(DESTDIR)$(docdir)/
+	$(INSTALL) -m 644 $(EXAMPLE_FILES) $(DESTDIR)$(docdir)/examples/
+	$(ldconfig)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	for d in $(addprefix $(DESTDIR),$(INSTALLED_DIRS)); do \
+	    [ ! -d "$$d" ] || rmdir --ignore-fail-on-non-empty "$$d"; done
+	$(ldconfig)
+
+ldconfig = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG); fi
+
+test-install: all
+	tests/run.sh tests/install/run.sh
+
+FORCE:
 
 demo: deps
 	$(MAKE) all
@@ -182,4 +313,5 @@ bench: deps
 clean:
 	rm -rf build build-san build-gpl build-gpl-san
 
-.PHONY: all deps demo module test test-build test-gpl test-unit test-valgrind bench fuzz clean
+.PHONY: all deps demo module test test-build test-gpl test-unit test-valgrind bench fuzz clean man \
+        install uninstall test-install FORCE

@@ -18,9 +18,12 @@ PKGS_MODULE="clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-
 PKGS_TEST="ffmpeg g++ libcmocka-dev valgrind libclang-rt-19-dev"
 # jansson: the JSON parser for ffprobe's output (probe) and the CLI's --json (docs/dependencies.md).
 PKGS_LIB="libjansson-dev"
+# scdoc builds the man pages afmpeg(1) and afmpeg(3) from docs/man/*.scd; man-db renders them in
+# tests/install/run.sh (docs/dependencies.md).
+PKGS_DOC="scdoc man-db"
 
 need=()
-for p in $PKGS_MODULE $PKGS_TEST $PKGS_LIB; do
+for p in $PKGS_MODULE $PKGS_TEST $PKGS_LIB $PKGS_DOC; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 
