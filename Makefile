@@ -156,7 +156,9 @@ INSTALL      ?= install
 LDCONFIG     ?= ldconfig
 
 # Everything install writes, relative to DESTDIR: uninstall removes exactly this list.
-DOC_FILES      := README.md $(wildcard docs/*.md)
+DOC_FILES      := README.md LICENSE $(wildcard docs/*.md)
+# The third-party notices of what the module contains (licenses/README.md says which apply).
+LICENSE_FILES  := $(wildcard licenses/*)
 EXAMPLE_FILES  := $(wildcard examples/*.c) examples/sample.mp4
 INSTALLED := $(bindir)/afmpeg \
              $(libexecdir)/afmpeg/ffmpeg $(libexecdir)/afmpeg/ffprobe \
@@ -164,9 +166,10 @@ INSTALLED := $(bindir)/afmpeg \
              $(libdir)/libafmpeg.a $(pkgconfigdir)/afmpeg.pc $(includedir)/afmpeg.h \
              $(man1dir)/afmpeg.1 $(man3dir)/afmpeg.3 \
              $(addprefix $(docdir)/,$(notdir $(DOC_FILES))) \
-             $(addprefix $(docdir)/examples/,$(notdir $(EXAMPLE_FILES)))
+             $(addprefix $(docdir)/examples/,$(notdir $(EXAMPLE_FILES))) \
+             $(addprefix $(docdir)/licenses/,$(notdir $(LICENSE_FILES)))
 # Directories that are afmpeg's alone, removed by uninstall when empty (deepest first).
-INSTALLED_DIRS := $(docdir)/examples $(docdir) $(libexecdir)/afmpeg
+INSTALLED_DIRS := $(docdir)/examples $(docdir)/licenses $(docdir) $(libexecdir)/afmpeg
 
 # afmpeg.pc: the paths as installed; the version from the header.
 $(BUILD)/afmpeg.pc: lib/afmpeg.pc.in include/afmpeg.h FORCE
@@ -182,7 +185,7 @@ $(BUILD)/afmpeg.pc: lib/afmpeg.pc.in include/afmpeg.h FORCE
 install: all $(BUILD)/afmpeg.pc
 	$(INSTALL) -d $(DESTDIR)$(bindir) $(DESTDIR)$(libexecdir)/afmpeg $(DESTDIR)$(libdir) \
 	    $(DESTDIR)$(pkgconfigdir) $(DESTDIR)$(includedir) $(DESTDIR)$(man1dir) \
-	    $(DESTDIR)$(man3dir) $(DESTDIR)$(docdir)/examples
+	    $(DESTDIR)$(man3dir) $(DESTDIR)$(docdir)/examples $(DESTDIR)$(docdir)/licenses
 	$(INSTALL) -m 755 $(BUILD)/afmpeg $(DESTDIR)$(bindir)/afmpeg
 	ln -sf $(bindir)/afmpeg $(DESTDIR)$(libexecdir)/afmpeg/ffmpeg
 	ln -sf $(bindir)/afmpeg $(DESTDIR)$(libexecdir)/afmpeg/ffprobe
@@ -196,6 +199,7 @@ install: all $(BUILD)/afmpeg.pc
 	$(INSTALL) -m 644 $(BUILD)/man/afmpeg.3 $(DESTDIR)$(man3dir)/
 	$(INSTALL) -m 644 $(DOC_FILES) $(DESTDIR)$(docdir)/
 	$(INSTALL) -m 644 $(EXAMPLE_FILES) $(DESTDIR)$(docdir)/examples/
+	$(INSTALL) -m 644 $(LICENSE_FILES) $(DESTDIR)$(docdir)/licenses/
 	$(ldconfig)
 
 uninstall:

@@ -241,7 +241,13 @@ check "transcode: a container with no encoder in the sandbox fails (exit 1) with
 # Ctrl-C: a long job stops cleanly, exit 130, its half-written output removed.
 ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=640x480:rate=25:duration=120 -c:v libx264 \
     -preset ultrafast long.mp4
-timeout --preserve-status -s INT 1.5 "$cli" transcode long.mp4 long-out.mp4 > out.txt 2> err.txt
+# The signal goes once the job is writing its output (the CLI's handler is set by then): a fixed
+# delay would hit a slow start on a loaded machine before the handler exists.
+"$cli" transcode long.mp4 long-out.mp4 > out.txt 2> err.txt &
+pid=$!
+for _ in $(seq 300); do [ -s long-out.mp4 ] && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
 status=$?
 check "transcode: SIGINT cancels (exit 130, 'interrupted'), no partial file" \
     bash -c "[ $status -eq 130 ] && grep -qx 'afmpeg transcode: interrupted' err.txt &&

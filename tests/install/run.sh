@@ -64,7 +64,8 @@ t_files() {
     cd "$prefix" || exit 1
     for f in bin/afmpeg lib/libafmpeg.a "lib/libafmpeg.so.$version" lib/pkgconfig/afmpeg.pc \
              include/afmpeg.h share/man/man1/afmpeg.1 share/man/man3/afmpeg.3 \
-             share/doc/afmpeg/README.md share/doc/afmpeg/sandbox.md \
+             share/doc/afmpeg/README.md share/doc/afmpeg/sandbox.md share/doc/afmpeg/LICENSE \
+             share/doc/afmpeg/licenses/README.md share/doc/afmpeg/licenses/LGPL-2.1.txt \
              share/doc/afmpeg/examples/transcode.c share/doc/afmpeg/examples/sample.mp4; do
         [ -f "$f" ] && [ ! -L "$f" ] || fail "missing $f"
     done
