@@ -73,6 +73,17 @@ void afm_lines_feed(afm_lines *l, const void *data, size_t len);
 /* Passes on a last line without its end. */
 void afm_lines_flush(afm_lines *l);
 
+/* FFmpeg's log levels, as `-loglevel level+...` tags its lines. */
+enum { AFM_LOG_PANIC, AFM_LOG_FATAL, AFM_LOG_ERROR, AFM_LOG_WARNING, AFM_LOG_INFO,
+       AFM_LOG_VERBOSE, AFM_LOG_DEBUG, AFM_LOG_TRACE };
+
+/* The one reader of a log line as `-loglevel level+...` prints it: "[ctx @ 0x..] [level] text"
+ * or "[level] text". Returns the AFM_LOG_* level, with *ctx the bracket just before the tag
+ * (NULL when none; *ctx_len its length) and *text what follows the tag; or -1 for a line without
+ * a tag (a message that went on over several lines), with *ctx NULL and *text the line. */
+int afm_log_line(const char *line, size_t len, const char **ctx, size_t *ctx_len,
+                 const char **text);
+
 /* The one error summary, for messages: of a job's captured stderr, the last few lines FFmpeg
  * tagged as errors (with -loglevel level+...: "[error]", "[fatal]", "[panic]"; an untagged line
  * continues the one before), or, with none, the last few lines; tags and blank lines dropped,

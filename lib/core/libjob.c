@@ -107,27 +107,32 @@ void afm_lines_flush(afm_lines *l)
     l->cr = 0;
 }
 
-/* The level of a line "[ctx @ 0x..] [error] text" or "[error] text" (-loglevel level+...):
- * 0 panic .. 2 error, 3 any other level, -1 untagged; *text is where the text starts. */
-static int line_level(const char *line, size_t len, const char **text)
+int afm_log_line(const char *line, size_t len, const char **ctx, size_t *ctx_len,
+                 const char **text)
 {
     static const char *const names[] = {"panic", "fatal", "error", "warning", "info",
                                         "verbose", "debug", "trace"};
     const char *p = line, *end = line + len;
+    *ctx = NULL;
+    *ctx_len = 0;
     *text = line;
     while (p < end && *p == '[') {
         const char *close = memchr(p, ']', (size_t)(end - p));
         if (!close || close + 1 >= end || close[1] != ' ')
-            return -1;
+            break;
         size_t n = (size_t)(close - p - 1);
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < (int)(sizeof names / sizeof *names); i++) {
             if (strlen(names[i]) == n && !memcmp(p + 1, names[i], n)) {
                 *text = close + 2;
-                return i < 3 ? i : 3;
+                return i;
             }
         }
+        *ctx = p + 1;
+        *ctx_len = n;
         p = close + 2;
     }
+    *ctx = NULL;
+    *ctx_len = 0;
     return -1;
 }
 
@@ -173,21 +178,21 @@ void afm_stderr_summary(const afmpeg_result *res, char *out, size_t cap)
      * line without a tag continues the level of the one before it). */
     summary_line last[SUMMARY_LINES], errs[SUMMARY_LINES];
     size_t n_last = 0, n_errs = 0;
-    int level = 3;
+    int level = AFM_LOG_INFO;
     for (size_t i = 0; i < len;) {
         size_t j = i;
         while (j < len && s[j] != '\n' && s[j] != '\r')
             j++;
-        const char *text;
-        size_t l = j - i;
-        int lv = line_level(s + i, l, &text);
+        const char *text, *ctx;
+        size_t l = j - i, ctx_len;
+        int lv = afm_log_line(s + i, l, &ctx, &ctx_len, &text);
         level = lv >= 0 ? lv : level;
         l -= (size_t)(text - (s + i));
         while (l && (text[l - 1] == ' ' || text[l - 1] == '\t'))
             l--;
         if (l) {
             keep_line(last, &n_last, text, l);
-            if (level <= 2)
+            if (level <= AFM_LOG_ERROR)
                 keep_line(errs, &n_errs, text, l);
         }
         i = j + 1;

@@ -57,8 +57,6 @@ typedef struct image {
     size_t offset, size;
 } image;
 
-/* log levels as `-loglevel level+...` tags them */
-enum { LV_NONE = -1, LV_PANIC, LV_FATAL, LV_ERROR, LV_WARNING, LV_INFO, LV_OTHER };
 
 /* The state of one guest job's output, shared by the stdout and stderr callbacks. */
 typedef struct collector {
@@ -342,18 +340,6 @@ static int on_stdout(const void *data, size_t len, void *payload)
 
 /* ---- stderr: showinfo's lines and FFmpeg's errors ----------------------------------------- */
 
-static int level_of(const char *s, size_t n)
-{
-    static const char *const names[] = {"panic", "fatal", "error", "warning", "info"};
-    for (int i = 0; i < 5; i++)
-        if (strlen(names[i]) == n && memcmp(s, names[i], n) == 0)
-            return i;
-    if ((n == 7 && !memcmp(s, "verbose", 7)) || (n == 5 && !memcmp(s, "debug", 5)) ||
-        (n == 5 && !memcmp(s, "trace", 5)) || (n == 5 && !memcmp(s, "quiet", 5)))
-        return LV_OTHER;
-    return LV_NONE;
-}
-
 /* showinfo's lines: "config in time_base: 1/12800, frame_rate: 25/1" once the filter is set up
  * (again if the graph is rebuilt), then per frame "n:   0 pts:  12800 pts_time:1 pos: ...
  * fmt:yuv420p sar:1/1 s:320x240 ...". The time is pts times the time base: pts_time is printed
@@ -414,37 +400,19 @@ static void showinfo_line(collector *c, int index, const char *s)
     c->shows[c->show_count++] = sh;
 }
 
-/* One line of FFmpeg's log, as `-loglevel level+info` prints it: "[context @ 0x...] [level]
- * text", or "[level] text", or (a message that went on over several lines) text alone, which
- * belongs to the previous line's level. */
+/* One line of FFmpeg's log (afm_log_line): a line without a level tag belongs to the previous
+ * line's level; showinfo's lines are at info level, in the context "Parsed_showinfo_N". */
 static void log_line(char *s, size_t len, void *payload)
 {
     collector *c = payload;
-    const char *ctx = NULL, *p = s;
-    size_t ctx_len = 0;
-    int level = LV_NONE;
-    while (*p == '[') {
-        const char *close = strchr(p, ']');
-        if (!close || close[1] != ' ')
-            break;
-        int lv = level_of(p + 1, (size_t)(close - p - 1));
-        if (lv != LV_NONE) {
-            level = lv;
-            p = close + 2;
-            break;
-        }
-        ctx = p + 1;
-        ctx_len = (size_t)(close - p - 1);
-        p = close + 2;
-    }
-    if (level == LV_NONE) {
+    const char *ctx, *text;
+    size_t ctx_len;
+    int level = afm_log_line(s, len, &ctx, &ctx_len, &text);
+    if (level < 0)
         level = c->last_level;
-        p = s;
-        ctx = NULL;
-    }
     c->last_level = level;
-    if (level == LV_INFO && ctx && ctx_len > 16 && !strncmp(ctx, "Parsed_showinfo_", 16))
-        showinfo_line(c, atoi(ctx + 16), p);
+    if (level == AFM_LOG_INFO && ctx && ctx_len > 16 && !strncmp(ctx, "Parsed_showinfo_", 16))
+        showinfo_line(c, atoi(ctx + 16), text);
 }
 
 /* The stderr tap: FFmpeg's log, line by line (afm_lines). */
@@ -461,7 +429,7 @@ static void collector_init(collector *c, afmpeg_image_format format, int probe_f
 {
     memset(c, 0, sizeof *c);
     c->format = format;
-    c->last_level = LV_INFO;
+    c->last_level = AFM_LOG_INFO;
     afm_lines_init(&c->lines, log_line, c);
     c->probe_first = probe_first;
     c->first_decoded = NAN;
