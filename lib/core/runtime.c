@@ -71,7 +71,7 @@ static void module_init(void)
 }
 
 /* The defaults come from a static copy of the _INIT macro, so the padding is zero too and
- * _init() gives the same bytes as the macro (tests/unit/test_structinit.c). */
+ * _init() gives the same bytes as the macro (tests/engine/test_api.c). */
 void afmpeg_runtime_options_init(afmpeg_runtime_options *opts)
 {
     static const afmpeg_runtime_options d = AFMPEG_RUNTIME_OPTIONS_INIT;
@@ -320,15 +320,12 @@ static void guest_main(void *arg)
     w2c_afm_0x5Fstart(job->instance);
 }
 
-/* The job's limits: its own where set, else the runtime's. */
-static int job_limits(const afmpeg_runtime *rt, const afmpeg_job_options *o, afmpeg_limits *out)
+/* The job's limits (checked by afm_check_job_options): its own where set, else the runtime's. */
+static void job_limits(const afmpeg_runtime *rt, const afmpeg_job_options *o, afmpeg_limits *out)
 {
     *out = rt->defaults;
     if (!o)
-        return AFMPEG_OK;
-    int err = check_limits(&o->limits);
-    if (err)
-        return err;
+        return;
     if (o->limits.memory_limit)
         out->memory_limit = o->limits.memory_limit;
     if (o->limits.timeout_ms)
@@ -337,7 +334,6 @@ static int job_limits(const afmpeg_runtime *rt, const afmpeg_job_options *o, afm
         out->output_limit = o->limits.output_limit;
     if (o->limits.max_open_files)
         out->max_open_files = o->limits.max_open_files;
-    return AFMPEG_OK;
 }
 
 int afm_check_job_options(const afmpeg_job_options *opts)
