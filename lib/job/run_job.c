@@ -12,7 +12,6 @@
 #include "job/command.h"
 #include "job/crop.h"
 #include "job/progress.h"
-#include "probe/probe.h"
 
 /* ---- checks against the module -------------------------------------------------------------- */
 
@@ -493,8 +492,8 @@ static int describe(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd
         }
         if (single_file(&cmd->outputs[o])) {
             /* A failed probe (an output in a format ffprobe cannot read back) leaves it NULL:
-             * the job itself succeeded. afm_probe_run derives its job from `opts`. */
-            if (afm_probe_run(rt, fs, cmd->outputs[o].path, opts, &j->probes[o]) == AFMPEG_OK)
+             * the job itself succeeded. The probe derives its job from `opts`. */
+            if (afmpeg_probe(rt, fs, cmd->outputs[o].path, opts, &j->probes[o]) == AFMPEG_OK)
                 info->probe = j->probes[o];
         }
     }
@@ -533,7 +532,7 @@ static double input_length(afmpeg_runtime *rt, afmpeg_fs *fs, const afm_input *i
     for (size_t i = 0; i < files; i++) {
         const char *path = in->concat.n ? in->concat.v[i] : in->path;
         afmpeg_probe_result *p = NULL;
-        if (afm_probe_run(rt, fs, path, opts, &p) != AFMPEG_OK || isnan(p->duration)) {
+        if (afmpeg_probe(rt, fs, path, opts, &p) != AFMPEG_OK || isnan(p->duration)) {
             afmpeg_probe_result_free(p);
             return -1;
         }

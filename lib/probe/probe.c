@@ -18,7 +18,6 @@
 #include "afmpeg.h"
 #include "core/core.h"
 #include "core/errors.h"
-#include "probe/probe.h"
 
 /* ffprobe's JSON for real media is a few KiB per stream; past this the file is a tag bomb. */
 #define MAX_JSON_BYTES (16u << 20)
@@ -588,7 +587,7 @@ static int capture_stdout(const void *data, size_t len, void *payload)
     return 0;
 }
 
-static int probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
+int afmpeg_probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
                  const afmpeg_job_options *opts, afmpeg_probe_result **out)
 {
     if (!out)
@@ -671,18 +670,4 @@ static int probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
     *out = r;
     afm_error_clear();
     return AFMPEG_OK;
-}
-
-/* ---- the public calls ------------------------------------------------------------------------ */
-
-int afm_probe_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
-                  const afmpeg_job_options *opts, afmpeg_probe_result **out)
-{
-    return probe(rt, fs, path, opts, out);
-}
-
-int afmpeg_probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
-                 const afmpeg_job_options *opts, afmpeg_probe_result **out)
-{
-    return probe(rt, fs, path, opts, out);
 }
