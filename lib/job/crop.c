@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "job/command.h"
 #include "job/crop.h"
 
 #define TAG "bbox@afm_cropdetect_"
@@ -257,15 +256,15 @@ int afm_crop_check(const char *graph, char *err, size_t cap)
 int afm_crop_prepare(afm_strv *argv, afm_crop **out)
 {
     *out = NULL;
-    afm_crop *c = calloc(1, sizeof *c);
-    if (!c)
-        return AFMPEG_ENOMEM;
+    afm_crop *c = NULL; /* made at the first filter string that names cropdetect */
     for (size_t i = 1; i < argv->n; i++) {
         const char *opt = argv->v[i - 1];
         if (strcmp(opt, "-filter_complex") != 0 && strncmp(opt, "-filter:", 8) != 0)
             continue;
         if (!strstr(argv->v[i], "cropdetect"))
             continue;
+        if (!c && !(c = calloc(1, sizeof *c)))
+            return AFMPEG_ENOMEM;
         char err[160], *text = NULL;
         size_t len;
         FILE *out = open_memstream(&text, &len);
@@ -282,7 +281,7 @@ int afm_crop_prepare(afm_strv *argv, afm_crop **out)
             free(text);
         }
     }
-    if (c->n_opts)
+    if (c && c->n_opts)
         *out = c;
     else
         afm_crop_free(c);
