@@ -483,19 +483,11 @@ static int parse(int argc, char **argv, options *o)
     return 0;
 }
 
-/* Whether the module has an encoder: a command that needs it, checked against the module. */
+/* Whether the module has an encoder (afmpeg_module_info_get()). */
 static int has_encoder(afmpeg_runtime *rt, const char *name)
 {
-    afmpeg_command *cmd;
-    int yes = 0;
-    if (afmpeg_command_new(&cmd) == AFMPEG_OK) {
-        yes = afmpeg_command_add_input(cmd, "/in", NULL) == AFMPEG_OK &&
-              afmpeg_command_add_output(cmd, "/out.mkv", NULL) == AFMPEG_OK &&
-              afmpeg_command_output_codec(cmd, 0, AFMPEG_MEDIA_VIDEO, name) == AFMPEG_OK &&
-              afmpeg_command_validate(cmd, rt) == AFMPEG_OK;
-        afmpeg_command_free(cmd);
-    }
-    return yes;
+    const afmpeg_module_info *info;
+    return afmpeg_module_info_get(rt, &info) == AFMPEG_OK && in_list(info->encoders, name);
 }
 
 /* Fills in the default codecs and checks the flags against them and the module (rt). 0, or an
