@@ -286,8 +286,8 @@ test-valgrind: deps
 
 # The libFuzzer target (clang-19, built by tests/fuzz/run.sh): mutated media through ffprobe and
 # a short decode in the sandbox, for FUZZ_SECONDS on a seed corpus it generates (the default
-# module, whatever MODULE says). It links the
-# plain library (gcc's ASan in build-san cannot mix with clang's runtime).
+# module, whatever MODULE says). It links the plain library (gcc's ASan in build-san cannot mix
+# with clang's runtime).
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	$(MAKE) SAN= MODULE=lgpl BUILD=build build/libafmpeg.a

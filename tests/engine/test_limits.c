@@ -460,6 +460,31 @@ static void test_bad_limits(void **state)
     o.limits.max_open_files = 100000;
     assert_int_equal(selftest(rt, "exit", NULL, &o, &res), AFMPEG_EINVAL);
     assert_non_null(strstr(afmpeg_last_error(), "max_open_files"));
+
+    /* A runtime's own: at most 1024 instances (1024 costs nothing until jobs run), its limits
+     * checked as a job's are, its options' version known. */
+    afmpeg_runtime_options ro = AFMPEG_RUNTIME_OPTIONS_INIT;
+    afmpeg_runtime *r = (afmpeg_runtime *)1;
+    ro.instances = 1025;
+    assert_int_equal(afmpeg_new(&ro, &r), AFMPEG_EINVAL);
+    assert_null(r);
+    assert_string_equal(afmpeg_last_error(), "instances 1025 is over 1024");
+    ro.instances = 0;
+    ro.limits.memory_limit = 1000;
+    assert_int_equal(afmpeg_new(&ro, &r), AFMPEG_EINVAL);
+    assert_non_null(strstr(afmpeg_last_error(), "memory_limit 1000 is under one 64 KiB page"));
+    ro.limits.memory_limit = 0;
+    ro.version = AFMPEG_RUNTIME_OPTIONS_VERSION + 1;
+    assert_int_equal(afmpeg_new(&ro, &r), AFMPEG_EINVAL);
+    assert_non_null(strstr(afmpeg_last_error(), "runtime options version"));
+    ro.version = AFMPEG_RUNTIME_OPTIONS_VERSION;
+    ro.instances = 1024;
+    assert_int_equal(afmpeg_new(&ro, &r), AFMPEG_OK);
+    afmpeg_runtime_stats st;
+    assert_int_equal(afmpeg_stats(r, &st), AFMPEG_OK);
+    assert_int_equal(st.instances, 1024);
+    assert_int_equal(st.running, 0);
+    afmpeg_close(r, AFMPEG_CLOSE_WAIT);
 }
 
 /* ---- runtimes of several instances (the pool) ------------------------------------------------ */
