@@ -5,13 +5,15 @@
 # is the LGPL module ffmpeg.conf describes; gpl adds module/gpl/gpl.conf (x264, --enable-gpl),
 # cached apart (wasm-gpl-<key>, native-gpl-<key>). The stages:
 #   1. fetch   the pinned Debian source packages (versions.env)            -> $CACHE/src
-#   2. wasm    zlib, openh264, FFmpeg for wasm32-wasi; ffmpeg + ffprobe
+#   2. libs    the guest libraries (MODULE_LIBS, module/libs/NAME.sh)     -> $CACHE/lib-NAME-<key>
+#   3. wasm    openh264, FFmpeg for wasm32-wasi; ffmpeg + ffprobe
 #              linked as one multi-call module (afmpeg.wasm)               -> $CACHE/wasm-<key>
-#   3. native  wasm2c (Debian 13's, module/wabt.sh) into units, memory accesses rewritten
+#   4. native  wasm2c (Debian 13's, module/wabt.sh) into units, memory accesses rewritten
 #              (membase.py), gcc -O2 in parallel                           -> $CACHE/native-<key>
 # Each stage is cached under a key hashed from everything that determines it, so a rebuild with
 # nothing changed only checks the stamps. CACHE is $AFMPEG_CACHE_DIR, else
 # $XDG_CACHE_HOME/afmpeg, else ~/.cache/afmpeg. JOBS sets the parallelism (default: nproc).
+# LIBS_ONLY=1 stops after stage 2 and prints the libraries' cache directories.
 set -euo pipefail
 # Run by make, maybe recursively: the builds inside (openh264, FFmpeg) are make's of their own and
 # must not inherit the outer make's flags, jobserver or directory messages.
@@ -49,7 +51,21 @@ gpl_inputs() {
     echo "$MODULE"; grep -i x264 "$here/versions.env"
     find "$here/gpl" -type f -print0 | sort -z | xargs -0 cat
 }
-wasm_key=$( { grep -vi x264 "$here/versions.env"; cat "$here/ffmpeg.conf" "$here/build.sh";
+# The guest libraries (module/libs/NAME.sh, in MODULE_LIBS order), each cached on its own under a
+# key chained from the ones before it: a library is rebuilt when its recipe, its source version,
+# the toolchain or a library it may depend on changes, and never because FFmpeg's switches did.
+toolchain=$( pkgver clang-19; pkgver lld-19; pkgver wasi-libc; pkgver libclang-rt-19-dev-wasm32;
+             pkgver libc++-19-dev-wasm32; pkgver meson; echo "$WASM_CFLAGS" )
+declare -A lib_dir
+libs_key=
+for name in $MODULE_LIBS; do
+    libs_key=$( { echo "$libs_key $name"; echo "$toolchain"; grep -E "^${name^^}_" "$here/versions.env";
+                  cat "$here/libs/common.sh" "$here/libs/$name.sh";
+                  find "$here/compat" $(ls -d "$here/patches/$name" 2>/dev/null) -type f -print0 |
+                      sort -z | xargs -0 cat; } | hash_of)
+    lib_dir[$name]=$CACHE/lib-$name-$libs_key
+done
+wasm_key=$( { echo "$libs_key"; grep -vi x264 "$here/versions.env"; cat "$here/ffmpeg.conf" "$here/build.sh";
               find "$here/patches" "$here/compat" "$here/openh264" "$here/multicall" -type f \
                    -print0 | sort -z | xargs -0 cat;
               pkgver clang-19; pkgver lld-19; pkgver wasi-libc; pkgver libclang-rt-19-dev-wasm32;
@@ -68,24 +84,46 @@ native_key=$( { echo "$wasm_key"; cat "$here/membase.py"; echo "$NATIVE_CFLAGS $
 wasm_dir=$CACHE/wasm$tag-$wasm_key
 native_dir=$CACHE/native$tag-$native_key
 
-# ---- stage 1+2: the wasm module ------------------------------------------------------------------
+# ---- stage 1+2: the guest libraries -------------------------------------------------------------
+lib_pc_path() { # the pkgconfig directories of the libraries before $1 (all of them without $1)
+    local n path=
+    for n in $MODULE_LIBS; do
+        [ "$n" = "${1:-}" ] && break
+        path=${path:+$path:}${lib_dir[$n]}/prefix/lib/pkgconfig
+    done
+    echo "$path"
+}
+build_lib() { # name
+    local name=$1 dir=${lib_dir[$1]} pkg
+    pkg=${1^^}_PKG; pkg=${!pkg}
+    log "$name ($pkg)"
+    rm -rf "$dir"; mkdir -p "$dir/prefix"
+    cp -a "$CACHE/src/$pkg" "$dir/src"
+    ( cd "$dir/src" &&
+      PREFIX=$dir/prefix WCC="clang-19 $WASM_CFLAGS" WCXX="clang++-19 $WASM_CFLAGS" \
+      AR=llvm-ar-19 RANLIB=llvm-ranlib-19 NM=llvm-nm-19 STRIP=llvm-strip-19 \
+      COMPAT="-I$here/compat/include -D_WASI_EMULATED_SIGNAL" JOBS=$JOBS MODULE_DIR=$here \
+      PKG_CONFIG_PATH=$(lib_pc_path "$name") PKG_CONFIG_LIBDIR=$(lib_pc_path "$name") \
+      bash "$here/libs/$name.sh" ) > "$dir/build.log" 2>&1 ||
+        { tail -n 40 "$dir/build.log" >&2; log "$name build failed ($dir/build.log)"; exit 1; }
+    rm -rf "$dir/src"
+    touch "$dir/.stamp"
+}
+build_libs() {
+    local name
+    for name in $MODULE_LIBS; do
+        [ -f "${lib_dir[$name]}/.stamp" ] || build_lib "$name"
+    done
+}
+
+# ---- stage 2: the wasm module --------------------------------------------------------------------
 build_wasm() {
     local work=$wasm_dir/work prefix=$wasm_dir/prefix
     rm -rf "$wasm_dir"; mkdir -p "$work" "$prefix/include" "$prefix/lib/pkgconfig"
     "$here/fetch.sh" "$CACHE/src" "$MODULE"
+    build_libs
     local WCC="clang-19 $WASM_CFLAGS" WCXX="clang++-19 $WASM_CFLAGS"  # ffmpeg.conf says why
     local COMPAT="-I$here/compat/include -D_WASI_EMULATED_SIGNAL"
-
-    log "zlib"
-    cp -a "$CACHE/src/$ZLIB_PKG" "$work/zlib"
-    ( cd "$work/zlib"
-      for f in adler32 compress crc32 deflate infback inffast inflate inftrees trees uncompr zutil; do
-          $WCC -O2 -w -D_LARGEFILE64_SOURCE=1 -c $f.c -o $f.o
-      done
-      llvm-ar-19 rcs "$prefix/lib/libz.a" ./*.o
-      cp zlib.h zconf.h "$prefix/include/" )
-    printf 'prefix=%s\nName: zlib\nDescription: zlib\nVersion: 1.2.13\nLibs: -L${prefix}/lib -lz\nCflags: -I${prefix}/include\n' \
-        "$prefix" > "$prefix/lib/pkgconfig/zlib.pc"
 
     log "openh264"
     cp -a "$CACHE/src/$OPENH264_PKG" "$work/openh264"
@@ -111,14 +149,18 @@ build_wasm() {
     for p in "$here"/patches/ffmpeg/*.patch; do
         patch -s -p1 -d "$work/ffmpeg" < "$p"
     done
-    local args=()
+    local args=() libs_pc libs_inc= libs_lib= name
+    libs_pc=$(lib_pc_path)
+    for name in $MODULE_LIBS; do  # for configure's checks that do not ask pkg-config (zlib)
+        libs_inc+=" -I${lib_dir[$name]}/prefix/include"; libs_lib+=" -L${lib_dir[$name]}/prefix/lib"
+    done
     mapfile -t args < <(ffmpeg_configure_args)
     args+=("${MODULE_CONFIGURE_ARGS[@]}")
     ( cd "$work/ffmpeg"
-      PKG_CONFIG_PATH="$prefix/lib/pkgconfig" PKG_CONFIG_LIBDIR="$prefix/lib/pkgconfig" \
+      PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$libs_pc" PKG_CONFIG_LIBDIR="$prefix/lib/pkgconfig:$libs_pc" \
       ./configure "${args[@]}" --prefix="$prefix" \
-          --extra-cflags="$FFMPEG_EXTRA_CFLAGS -I$prefix/include" \
-          --extra-ldflags="$FFMPEG_EXTRA_LDFLAGS -L$prefix/lib" \
+          --extra-cflags="$FFMPEG_EXTRA_CFLAGS -I$prefix/include $libs_inc" \
+          --extra-ldflags="$FFMPEG_EXTRA_LDFLAGS -L$prefix/lib $libs_lib" \
           --extra-libs="$FFMPEG_EXTRA_LIBS" > "$wasm_dir/configure.log" 2>&1 ) ||
         { tail -n 30 "$work/ffmpeg/ffbuild/config.log" >&2; log "ffmpeg configure failed"; exit 1; }
     if grep -q 'did not match anything' "$wasm_dir/configure.log"; then
@@ -156,6 +198,11 @@ build_native() {
     touch "$native_dir/.stamp"
 }
 
+if [ -n "${LIBS_ONLY:-}" ]; then  # LIBS_ONLY=1: fetch and build the guest libraries, then stop
+    "$here/fetch.sh" "$CACHE/src" "$MODULE"; build_libs
+    for name in $MODULE_LIBS; do echo "${lib_dir[$name]}"; done
+    exit 0
+fi
 if [ -f "$native_dir/.stamp" ]; then
     log "cached: $native_dir"
 else

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # fetch.sh SRCDIR [lgpl|gpl] — fetches the pinned Debian source packages into SRCDIR (one
-# directory each, named after the package), unless already there: FFmpeg, openh264 and zlib, and
-# for the GPL module also x264. apt verifies the archive signatures and dpkg-source verifies each
-# file against the signed .dsc.
+# directory each, named after the package), unless already there: FFmpeg, openh264, the guest
+# libraries of MODULE_LIBS (ffmpeg.conf), and for the GPL module also x264. apt verifies the
+# archive signatures and dpkg-source verifies each file against the signed .dsc.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.env"
+. "$here/ffmpeg.conf"  # MODULE_LIBS
 src=${1:?usage: fetch.sh SRCDIR [lgpl|gpl]}
 module=${2:-lgpl}
 mkdir -p "$src"
@@ -31,7 +32,10 @@ fetch() { # pkg version
 }
 fetch "$FFMPEG_PKG" "$FFMPEG_VERSION"
 fetch "$OPENH264_PKG" "$OPENH264_VERSION"
-fetch "$ZLIB_PKG" "$ZLIB_VERSION"
+for name in $MODULE_LIBS; do  # module/libs/NAME.sh: NAME_PKG, NAME_VERSION
+  pkg=${name^^}_PKG; ver=${name^^}_VERSION
+  fetch "${!pkg}" "${!ver}"
+done
 if [ "$module" = gpl ]; then
   fetch "$X264_PKG" "$X264_VERSION"
 fi

@@ -8,9 +8,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Build toolchain for the guest (wasm32-wasi) and the host compiler. wasm2c itself is Debian 13's,
 # fetched into the cache by module/wabt.sh (it says why); the SIMD code it writes needs simde.
+# meson and ninja build the guest libraries that have no other build system (dav1d, harfbuzz, ...).
 PKGS_MODULE="clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-19-dev-wasm32
   libc++abi-19-dev-wasm32 libsimde-dev debian-archive-keyring gcc make dpkg-dev python3
-  pkg-config"
+  pkg-config meson ninja-build"
 # Tests: Debian's native ffmpeg makes test media and is the reference for decode parity; g++
 # compiles the kernel checks (tests/unit/kernels.sh) and the native openh264 of the FATE tree; cmocka
 # is the test library (its summary lines are what CI reads); valgrind for the leak tier;
