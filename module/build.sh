@@ -167,6 +167,18 @@ build_wasm() {
         grep 'did not match anything' "$wasm_dir/configure.log" >&2
         log "ffmpeg.conf names a component configure does not know"; exit 1
     fi
+    local kind w missing=
+    for kind in muxer encoder filter; do
+        local list=FFMPEG_${kind^^}S
+        for w in ${!list}; do
+            grep -q "^#define CONFIG_${w^^}_${kind^^} 1" "$work/ffmpeg/config_components.h" ||
+                missing+=" $kind:$w"
+        done
+    done
+    if [ -n "$missing" ]; then
+        log "configure left out what ffmpeg.conf asks for (a GPL-only or unmet dependency):$missing"
+        exit 1
+    fi
 
     log "ffmpeg: build (-j$JOBS)"
     ( cd "$work/ffmpeg" && make -s -j"$JOBS" > "$wasm_dir/make.log" 2>&1 ) ||
