@@ -255,10 +255,11 @@ test-unit: $(UNIT_TESTS)
 
 test: deps
 	$(MAKE) test-build
-	AFMPEG_CLI=$(BUILD)/afmpeg tests/run.sh tests/header/run.sh $(UNIT_TESTS) tests/unit/kernels.sh \
+	AFMPEG_CLI=$(BUILD)/afmpeg AFMPEG_CORPUS=$$(tests/corpus/dir.sh) tests/run.sh tests/header/run.sh \
+	    $(UNIT_TESTS) tests/unit/kernels.sh \
 	    $(ENGINE_TESTS) \
 	    $(HARDENING_TESTS) \
-	    tests/cli/components.sh tests/cli/run.sh tests/cli/verbs.sh
+	    tests/cli/components.sh tests/cli/run.sh tests/cli/verbs.sh tests/corpus/run.sh
 
 test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(HARDENING_TESTS) $(BUILD)/afmpeg
 

@@ -46,9 +46,15 @@ static void usage(FILE *f)
             "  -v, --verbose   show FFmpeg's messages\n"
             "  -h, --help      this text\n"
             "\n"
-            "Codecs: FFmpeg's defaults for OUT's extension, except where the sandbox\n"
-            "lacks those encoders: .mp4 .m4v .mov .3gp .mkv .ts .avi get libopenh264\n"
-            "video (libx264 with --crf or --preset, in the GPL build) and AAC audio.\n"
+            "Codecs by OUT's extension (FFmpeg's defaults for others):\n"
+            "  .mp4 .m4v .mov .3gp .mkv .ts .m2ts .avi .flv  H.264 (libopenh264; libx264\n"
+            "                  with --crf or --preset, in the GPL build) + AAC\n"
+            "  .webm           VP9 (libvpx-vp9, CRF 32 unless --crf or --bitrate) + Opus\n"
+            "  .ogg .oga       Vorbis      .opus  Opus      .mp3  MP3 (LAME)\n"
+            "  .m4a            AAC         .gif   GIF with a palette made for the clip\n"
+            "  .webp           animated WebP\n"
+            "The audio-only ones drop the video, .gif and .webp the audio. The summary\n"
+            "line names each output stream's codec and the encoder that made it.\n"
             "With a copied stream, --start starts at the keyframe before S.\n"
             "\n"
             "Files: ffmpeg sees only DIR (the current directory, or -C DIR) and can\n"
@@ -62,10 +68,44 @@ static void usage(FILE *f)
             "arguments, also a codec the sandbox lacks; else as 'afmpeg --help' says.\n");
 }
 
-/* The containers whose default encoders (mpeg4, libx264, mp2, ac3, ...) the module leaves out,
- * and that hold H.264 and AAC: there the defaults are the module's own encoders. */
-static const char *const h264_aac_exts[] = {"mp4", "m4v", "mov",  "3gp", "mkv",
-                                            "ts",  "m2ts", "mts", "avi", NULL};
+/* The encoders transcode picks by OUT's extension, where FFmpeg's own default is missing from the
+ * module (libx264, libtheora), is poor for a service (mpeg4, a GIF without a palette), or where
+ * the output holds only audio. NULL: FFmpeg's default; "-": that kind of stream is dropped.
+ * The summary line names the encoders used. */
+typedef struct {
+    const char *exts; /* space-separated */
+    const char *video, *audio;
+} codec_default;
+static const codec_default codec_defaults[] = {
+    {"mp4 m4v mov 3gp mkv ts m2ts mts avi flv", "libopenh264", "aac"},
+    {"webm", "libvpx-vp9", "libopus"},
+    {"ogg oga", "-", "libvorbis"},
+    {"opus", "-", "libopus"},
+    {"mp3", "-", "libmp3lame"},
+    {"m4a", "-", "aac"},
+    {"gif", "gif", "-"},
+    {"webp", "libwebp_anim", "-"},
+};
+/* GIF's 256 colours, chosen for the clip (palettegen) rather than a fixed palette. */
+static const char gif_palette[] = "split[a][b];[a]palettegen[p];[b][p]paletteuse";
+/* libvpx-vp9 without a rate: constant quality 32 (its own default is a 256 kbit/s target), and
+ * speed 4 of 0-8 (its default, 1, is several times slower for a small gain). */
+static const char vp9_crf[] = "32", vp9_speed[] = "4";
+
+static const codec_default *default_codecs(const char *ext)
+{
+    for (size_t i = 0; i < sizeof codec_defaults / sizeof *codec_defaults; i++) {
+        const char *e = codec_defaults[i].exts;
+        size_t n = strlen(ext);
+        while (*e) {
+            size_t len = strcspn(e, " ");
+            if (len == n && !strncmp(e, ext, n))
+                return &codec_defaults[i];
+            e += len + (e[len] == ' ');
+        }
+    }
+    return NULL;
+}
 
 /* Encoders with a constant-quality "crf" option: libx264 in the GPL module (make MODULE=gpl);
  * a module built with another would take --crf without a change here. */
@@ -378,6 +418,12 @@ static void print_summary(const char *out, const char *out_host, const afmpeg_re
             cli_put_safe(stdout, *st->codec ? st->codec : afmpeg_media_type_name(st->type));
             if (st->type == AFMPEG_MEDIA_VIDEO && st->width > 0 && st->height > 0)
                 printf(" %dx%d", st->width, st->height);
+            /* the encoder, when the job says which made this stream (not for a copy) */
+            if (info && i < info->stream_count && *info->streams[i].encoder) {
+                fputs(" (", stdout);
+                cli_put_safe(stdout, info->streams[i].encoder);
+                fputs(")", stdout);
+            }
         } else {
             cli_put_safe(stdout, *info->streams[i].codec ? info->streams[i].codec
                                                          : afmpeg_media_type_name(
@@ -505,11 +551,21 @@ static int settle_codecs(options *o, afmpeg_runtime *rt)
                   "MODULE=gpl); this one has libopenh264");
         return EXIT_USAGE;
     }
-    if (in_list(h264_aac_exts, ext)) {
+    const codec_default *d = default_codecs(ext);
+    if (d) {
         if (!o->vcodec)
-            o->vcodec = quality && x264 ? "libx264" : "libopenh264";
+            o->vcodec = quality && x264 && !strcmp(d->video, "libopenh264") ? "libx264" : d->video;
         if (!o->acodec)
-            o->acodec = "aac";
+            o->acodec = d->audio;
+    }
+    if (o->vcodec && !strcmp(o->vcodec, "-") && (o->scale || o->bitrate || o->crf || o->preset)) {
+        cli_error(verb, "%s: .%s output holds no video", o->scale ? "--scale" : o->bitrate ?
+                  "--bitrate" : o->crf ? "--crf" : "--preset", ext);
+        return EXIT_USAGE;
+    }
+    if (o->acodec && !strcmp(o->acodec, "-") && o->abitrate) {
+        cli_error(verb, "--abitrate: .%s output holds no audio", ext);
+        return EXIT_USAGE;
     }
     int vcopy = o->vcodec && !strcmp(o->vcodec, "copy");
     if (vcopy && (o->scale || o->bitrate || o->crf || o->preset)) {
@@ -569,15 +625,32 @@ static int build(const options *o, const paths *p, afmpeg_command **out)
     }
     if (!err)
         err = afmpeg_command_add_output(cmd, p->out_guest, &ou);
+    /* "-" (codec_defaults): an audio-only output maps IN's audio alone (the mp3, ipod and ogg
+     * muxers would take a video stream as cover art or Theora); GIF and WebP hold no audio, and
+     * ffmpeg maps none to them. */
     if (!err && o->vcodec)
-        err = afmpeg_command_output_codec(cmd, ou, AFMPEG_MEDIA_VIDEO, o->vcodec);
-    if (!err && o->acodec)
+        err = !strcmp(o->vcodec, "-") ? afmpeg_command_output_map(cmd, ou, "0:a")
+                                      : afmpeg_command_output_codec(cmd, ou, AFMPEG_MEDIA_VIDEO,
+                                                                    o->vcodec);
+    if (!err && o->acodec && strcmp(o->acodec, "-"))
         err = afmpeg_command_output_codec(cmd, ou, AFMPEG_MEDIA_AUDIO, o->acodec);
-    if (!err && o->scale) {
-        char filter[64];
-        snprintf(filter, sizeof filter, "scale=%s", o->scale);
+    int gif = o->vcodec && !strcmp(o->vcodec, "gif");
+    if (!err && (o->scale || gif)) {
+        char filter[128];
+        snprintf(filter, sizeof filter, "%s%s%s%s", o->scale ? "scale=" : "",
+                 o->scale ? o->scale : "", o->scale && gif ? "," : "", gif ? gif_palette : "");
         err = afmpeg_command_output_filter(cmd, ou, AFMPEG_MEDIA_VIDEO, filter);
     }
+    if (!err && o->vcodec && !strcmp(o->vcodec, "libvpx-vp9")) {
+        if (!o->crf && !o->bitrate)
+            err = afmpeg_command_output_option(cmd, ou, "crf", vp9_crf);
+        if (!err && !o->bitrate)
+            err = afmpeg_command_output_option(cmd, ou, "b:v", "0");
+        if (!err)
+            err = afmpeg_command_output_option(cmd, ou, "cpu-used", vp9_speed);
+    }
+    if (!err && o->vcodec && !strcmp(o->vcodec, "libwebp_anim"))
+        err = afmpeg_command_output_option(cmd, ou, "loop", "0");
     if (!err && o->crf)
         err = afmpeg_command_output_option(cmd, ou, "crf", o->crf);
     if (!err && o->preset)

@@ -1,6 +1,7 @@
 /* The typed probe (afmpeg_probe) on real media made by Debian's native ffmpeg, checked field by
  * field against Debian's native ffprobe (the same FFmpeg 5.1) run on the same file; malformed
  * inputs, bad paths and arguments, runtimes of several instances and cancellation. */
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -564,31 +565,54 @@ static void test_cover_art(void **state)
     afmpeg_probe_result_free(p);
 }
 
-/* The module has no mpeg2video decoder or parser (module/ffmpeg.conf): the sandbox's ffprobe
- * learns the codec and size from Matroska's track header but never reads the sequence header,
- * so the profile and pixel format stay unknown where native ffprobe says "Main" and "yuv420p".
- * AC-3 audio has no decoder either; everything the API reports of it (rate, channels, layout)
- * comes from the container and matches. */
-static void drop_mpeg2_decoder_fields(json_t *native)
-{
-    json_t *v = json_array_get(json_object_get(native, "streams"), 0);
-    assert_string_equal(n_str(v, "profile"), "Main");
-    assert_string_equal(n_str(v, "pix_fmt"), "yuv420p");
-    json_object_del(v, "profile");
-    json_object_del(v, "pix_fmt");
-}
-
-static void test_codecs_missing_from_module(void **state)
+/* MPEG-2 video and AC-3 in Matroska: the module decodes both, so the profile and pixel format
+ * come from the sequence header, as natively (the module before 1.1 had neither decoder and left
+ * them unknown). */
+static void test_mpeg2_ac3_mkv(void **state)
 {
     (void)state;
-    afmpeg_probe_result *p = check_media_adjusted("mpeg2_ac3.mkv", drop_mpeg2_decoder_fields);
+    afmpeg_probe_result *p = check_media("mpeg2_ac3.mkv");
     assert_string_equal(stream(p, 0)->codec, "mpeg2video");
     assert_int_equal(stream(p, 0)->width, 160);
-    assert_string_equal(stream(p, 0)->profile, "");
-    assert_string_equal(stream(p, 0)->pixel_format, "");
+    assert_string_equal(stream(p, 0)->profile, "Main");
+    assert_string_equal(stream(p, 0)->pixel_format, "yuv420p");
     assert_string_equal(stream(p, 1)->codec, "ac3");
     assert_int_equal(stream(p, 1)->channels, 1);
     afmpeg_probe_result_free(p);
+}
+
+/* The generated corpus (tests/corpus/make.sh: a file per decoder family and container, made by
+ * Debian's ffmpeg), every file's typed probe against native ffprobe, field by field. Its
+ * directory comes in AFMPEG_CORPUS (make test sets it from tests/corpus/dir.sh); without it the
+ * test is skipped (the valgrind tier leaves it out: 120 probes there take minutes). */
+static void test_corpus(void **state)
+{
+    (void)state;
+    const char *dir = getenv("AFMPEG_CORPUS");
+    if (!dir || !*dir)
+        skip();
+    char list[600];
+    snprintf(list, sizeof list, "%s/corpus.tsv", dir);
+    FILE *f = fopen(list, "r");
+    if (!f)
+        fail_msg("%s: %s", list, strerror(errno));
+    char saved[sizeof media_dir];
+    memcpy(saved, media_dir, sizeof saved);
+    snprintf(media_dir, sizeof media_dir, "%s", dir);
+    char line[1024];
+    int files = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\t\n")] = '\0';
+        if (!*line)
+            continue;
+        afmpeg_probe_result *p = check_media(line);
+        assert_true(p->stream_count > 0);
+        afmpeg_probe_result_free(p);
+        files++;
+    }
+    fclose(f);
+    memcpy(media_dir, saved, sizeof saved);
+    assert_true(files >= 100);
 }
 
 /* What is kept is bounded: at most 1024 tags an object, 64 KiB a string (cut at a UTF-8
@@ -1291,7 +1315,8 @@ int main(void)
         cmocka_unit_test(test_subtitles),
         cmocka_unit_test(test_chapters),
         cmocka_unit_test(test_cover_art),
-        cmocka_unit_test(test_codecs_missing_from_module),
+        cmocka_unit_test(test_mpeg2_ac3_mkv),
+        cmocka_unit_test(test_corpus),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_special_characters_in_tags),
         cmocka_unit_test(test_parser_missing_fields),
