@@ -19,7 +19,8 @@
 #define SCHED_FIFO 1
 #endif
 
-static inline pthread_t pthread_self(void) { return 1; }
+/* pthread_t is a pointer in C and an integer in C++ (wasi-libc's alltypes.h): the cast fits both. */
+static inline pthread_t pthread_self(void) { return (pthread_t)1; }
 static inline int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *),
                                  void *arg) { (void)t; (void)a; (void)fn; (void)arg; return EAGAIN; }
 static inline int pthread_join(pthread_t t, void **ret) { (void)t; (void)ret; return ESRCH; }
@@ -27,6 +28,7 @@ static inline int pthread_attr_init(pthread_attr_t *a) { (void)a; return 0; }
 static inline int pthread_attr_destroy(pthread_attr_t *a) { (void)a; return 0; }
 static inline int pthread_attr_setscope(pthread_attr_t *a, int s) { (void)a; (void)s; return 0; }
 static inline int pthread_attr_setschedpolicy(pthread_attr_t *a, int p) { (void)a; (void)p; return 0; }
+static inline int pthread_attr_setstacksize(pthread_attr_t *a, size_t s) { (void)a; (void)s; return 0; }
 static inline int pthread_setname_np(pthread_t t, const char *n) { (void)t; (void)n; return 0; }
 static inline int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a) { (void)m; (void)a; return 0; }
 static inline int pthread_mutex_destroy(pthread_mutex_t *m) { (void)m; return 0; }
