@@ -45,7 +45,7 @@ LDLIBS  := -ljansson -lpthread -lm
 BASE_SRCS   := $(wildcard lib/rt/*.c lib/fs/*.c lib/core/errors.c)
 ENGINE_SRCS := $(wildcard lib/wasi/*.c lib/core/*.c lib/job/*.c lib/probe/*.c lib/frames/*.c)
 ENGINE_SRCS := $(filter-out $(BASE_SRCS),$(ENGINE_SRCS))
-BASE_OBJS   := $(BASE_SRCS:%.c=$(BUILD)/obj/%.o)
+BASE_OBJS   := $(BASE_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lib/fs/fontdata.o
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
 MODULE_STAMP := $(BUILD)/module/.stamp
 
@@ -62,6 +62,18 @@ $(WABT)/.stamp: module/wabt.sh module/versions.env
 	ln -sfn "$$(module/wabt.sh)" $(WABT)
 	touch $@
 
+# The built-in fonts (lib/fs/fonts.c): Debian's fonts-dejavu-core, fetched into the cache by
+# module/font.sh; lib/fs/fontdata.S embeds them (.incbin finds them through -Wa,-I).
+FONTS := $(BUILD)/fonts
+$(FONTS)/.stamp: module/font.sh module/versions.env
+	@mkdir -p $(BUILD)
+	ln -sfn "$$(module/font.sh)" $(FONTS)
+	touch $@
+
+$(BUILD)/obj/lib/fs/fontdata.o: lib/fs/fontdata.S $(FONTS)/.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -Wa,-I,$(FONTS) -c $< -o $@
+
 # The FFmpeg module: built (or found in the cache) by module/build.sh, linked in as the default.
 $(MODULE_STAMP): $(wildcard module/* module/*/* module/*/*/* module/*/*/*/*)
 	module/build.sh $(BUILD)/module $(MODULE)
@@ -72,7 +84,7 @@ $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) | $(MODULE_STAMP) $(WABT
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) -c $< -o $@
 
 # The base objects never need the module.
-$(BASE_OBJS): $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) | $(WABT)/.stamp
+$(BASE_SRCS:%.c=$(BUILD)/obj/%.o): $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) | $(WABT)/.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) -c $< -o $@
 

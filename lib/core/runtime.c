@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "core/core.h"
 #include "core/errors.h"
+#include "fs/fonts.h"
 #include "rt/rt.h"
 #include "wasi/wasi.h"
 #include "afm.h"
@@ -363,9 +364,11 @@ int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
     afm_wasi *wasi = malloc(sizeof *wasi);
     w2c_afm *instance = calloc(1, sizeof *instance);
     static const char *const no_env[] = {NULL};
+    /* The job's files, with the built-in fonts on top (fs/fonts.c). */
+    afm_fonts_view fonts;
+    afm_fonts_view_init(&fonts, hooks && hooks->fs ? hooks->fs : fs);
     if (!res || !wasi || !instance ||
-        afm_wasi_init(wasi, hooks && hooks->fs ? hooks->fs : fs, argv, no_env, opts) !=
-            AFMPEG_OK) {
+        afm_wasi_init(wasi, &fonts.fs, argv, no_env, opts) != AFMPEG_OK) {
         free(instance);
         free(wasi);
         free(res);
