@@ -26,6 +26,14 @@ apply_patches() {
 
 # wasm_configure ARGS...: an autoconf configure for the guest, static only, into $PREFIX.
 wasm_configure() {
+    # A config.sub from before 2019 does not know the OS wasi (older ones not even wasm32):
+    # answer for the guest's triplet ourselves and pass anything else on.
+    if [ -f config.sub ] && ! sh config.sub wasm32-unknown-wasi >/dev/null 2>&1; then
+        mv config.sub config.sub.orig
+        printf '%s\n' '#!/bin/sh' '[ "$1" = wasm32-unknown-wasi ] && exec echo "$1"' \
+            'exec sh "$0.orig" "$@"' > config.sub
+        chmod +x config.sub
+    fi
     ./configure --host=wasm32-unknown-wasi --prefix="$PREFIX" --disable-shared --enable-static \
         CC="$WCC" CXX="$WCXX" AR="$AR" RANLIB="$RANLIB" NM="$NM" STRIP="$STRIP" \
         CFLAGS="-O2 $COMPAT" CXXFLAGS="-O2 $COMPAT -fno-exceptions" "$@"
