@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "testutil.h"
 #include "afmpeg.h"
+#include "fs/fonts.h"
 #include "fs/fs.h"
 
 /* The memory filesystem must answer a huge allocation with -ENOMEM; under ASan that needs the
@@ -1024,6 +1025,71 @@ static void test_helper_args(void **state)
     afmpeg_free(NULL);
 }
 
+/* The built-in fonts on top of a job's filesystem (fs/fonts.c): readable TrueType files, a
+ * directory listing them, nothing in it writable, everything else the caller's. */
+static void test_fonts_view(void **state)
+{
+    (void)state;
+    afmpeg_fs *base;
+    assert_int_equal(afmpeg_fs_new_memory(&base), AFMPEG_OK);
+    assert_int_equal(afmpeg_fs_write_file(base, "/a.txt", "abc", 3), AFMPEG_OK);
+    afm_fonts_view v;
+    afm_fonts_view_init(&v, base);
+    afmpeg_fs *fs = &v.fs;
+
+    void *data;
+    size_t len;
+    assert_int_equal(afmpeg_fs_read_file(fs, "/.afmpeg/fonts/DejaVuSans.ttf", &data, &len),
+                     AFMPEG_OK);
+    assert_true(len > 100000);
+    assert_memory_equal(data, "\0\1\0\0", 4); /* a TrueType font's sfnt version */
+    afmpeg_free(data);
+    afmpeg_fs_stat st;
+    assert_int_equal(afmpeg_fs_stat_path(fs, "/.afmpeg/fonts", &st), AFMPEG_OK);
+    assert_int_equal(st.type, AFMPEG_FS_TYPE_DIRECTORY);
+    assert_int_equal(afmpeg_fs_stat_path(fs, "/.afmpeg/fonts/DejaVuSans-Bold.ttf", &st),
+                     AFMPEG_OK);
+    assert_int_equal(st.type, AFMPEG_FS_TYPE_FILE);
+    assert_int_equal(afmpeg_fs_stat_path(fs, "/.afmpeg/fonts/Nope.ttf", &st), AFMPEG_ENOENT);
+
+    /* the listing, through the callbacks as the WASI layer calls them */
+    void *dir;
+    afmpeg_fs_dirent e;
+    assert_int_equal(fs->ops.open(fs->payload, ".afmpeg/fonts", AFMPEG_FS_DIRECTORY, &dir), 0);
+    size_t n = 0;
+    while (fs->ops.readdir(fs->payload, dir, n, &e) == 1) {
+        assert_true(strstr(e.name, ".ttf") != NULL);
+        assert_int_equal(e.type, AFMPEG_FS_TYPE_FILE);
+        n++;
+    }
+    assert_int_equal(n, afm_fonts_count());
+    assert_int_equal(n, 2);
+    assert_int_equal(fs->ops.pread(fs->payload, dir, e.name, 1, 0), -EISDIR);
+    assert_int_equal(fs->ops.close(fs->payload, dir), 0);
+    assert_int_equal(fs->ops.open(fs->payload, ".afmpeg/fonts/DejaVuSans.ttf",
+                                  AFMPEG_FS_DIRECTORY, &dir), -ENOTDIR);
+
+    /* read-only */
+    assert_int_equal(fs->ops.open(fs->payload, ".afmpeg/fonts/x.ttf",
+                                  AFMPEG_FS_WRITE | AFMPEG_FS_CREATE, &dir), -EROFS);
+    assert_int_equal(fs->ops.unlink(fs->payload, ".afmpeg/fonts/DejaVuSans.ttf"), -EROFS);
+    assert_int_equal(fs->ops.rename(fs->payload, "a.txt", ".afmpeg/fonts/a.ttf"), -EROFS);
+    assert_int_equal(fs->ops.mkdir(fs->payload, ".afmpeg/fonts/d"), -EROFS);
+    assert_int_not_equal(afmpeg_fs_write_file(fs, "/.afmpeg/fonts/x.ttf", "x", 1), AFMPEG_OK);
+
+    /* the rest is the caller's, both ways; a name that merely starts alike too */
+    assert_int_equal(afmpeg_fs_read_file(fs, "/a.txt", &data, &len), AFMPEG_OK);
+    assert_int_equal(len, 3);
+    afmpeg_free(data);
+    assert_int_equal(afmpeg_fs_write_file(fs, "/b.txt", "de", 2), AFMPEG_OK);
+    assert_int_equal(afmpeg_fs_mkdir(fs, "/.afmpeg"), AFMPEG_OK);
+    assert_int_equal(afmpeg_fs_write_file(fs, "/.afmpeg/fontsx", "f", 1), AFMPEG_OK);
+    assert_int_equal(afmpeg_fs_stat_path(base, "/b.txt", &st), AFMPEG_OK);
+    assert_int_equal(afmpeg_fs_stat_path(base, "/.afmpeg/fontsx", &st), AFMPEG_OK);
+    assert_int_equal(afmpeg_fs_stat_path(base, "/.afmpeg/fonts", &st), AFMPEG_ENOENT);
+    afmpeg_fs_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1033,6 +1099,7 @@ int main(void)
         cmocka_unit_test(test_memfs_semantics),
         cmocka_unit_test(test_memfs_limits),
         cmocka_unit_test(test_memfs_threads),
+        cmocka_unit_test(test_fonts_view),
         cmocka_unit_test_setup_teardown(test_hostfs_new, host_setup, host_teardown),
         cmocka_unit_test_setup_teardown(test_hostfs_semantics, host_setup, host_teardown),
         cmocka_unit_test_setup_teardown(test_hostfs_jail, host_setup, host_teardown),
