@@ -1,6 +1,6 @@
 /* The fonts built into the library (lib/fs/fontdata.S embeds them from Debian's
- * fonts-dejavu-core): every job sees them read-only at /.afmpeg/fonts, on top of the filesystem it was given. The
- * module's drawtext and subtitles filters use them when the job names no font
+ * fonts-dejavu-core): every job sees them read-only at /.afmpeg/fonts, on top of the filesystem
+ * it was given. The module's drawtext and subtitles filters use them when the job names no font
  * (module/patches/ffmpeg/0004), so text renders without the caller shipping a font; a caller's
  * own fonts come through the job's filesystem as before.
  *

@@ -8,8 +8,8 @@
 #           with -cpuflags 0 (its C code); "pcm:TOL": the audio, decoded to 32-bit float, has
 #           native's sample count and no sample further than TOL from native's; "probe": not
 #           decoded (make.sh says why).
-# The corpus is cached (tests/corpus/dir.sh). AFMPEG_CLI names the program (default build/afmpeg); CORPUS_ONLY=NAME,... limits the
-# files. Ends "N passed, N failed".
+# The corpus is cached (tests/corpus/dir.sh). AFMPEG_CLI names the program (default
+# build/afmpeg); CORPUS_ONLY=NAME,... limits the files. Ends "N passed, N failed".
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 cli=$(realpath "${AFMPEG_CLI:-build/afmpeg}")
@@ -18,7 +18,15 @@ scratch=$(mktemp -d /tmp/afmpeg-corpus-XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 passed=0 failed=0
 ok()   { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && sed 's/^/     /' "$2" | head -n 20; }
+fail() {
+    failed=$((failed + 1)); echo "FAIL $1"
+    [ -n "${2:-}" ] && sed 's/^/     /' "$2" | head -n 20
+}
+same_json() { # A B: the two JSON documents equal as data
+    python3 -c 'import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+sys.exit(a != b)' "$1" "$2" 2>/dev/null
+}
 
 probe_args=(-v error -print_format json -show_format -show_streams -show_chapters)
 bitexact=(-flags +bitexact -fflags +bitexact)
@@ -45,8 +53,7 @@ while IFS=$'\t' read -r name check what; do
     # probe: the two JSON documents, compared as data (python's json keeps ffprobe's values)
     ffprobe "${probe_args[@]}" "$name" > "$scratch/n.json" 2> "$scratch/n.err"
     "$cli" ffprobe "${probe_args[@]}" "$name" > "$scratch/s.json" 2> "$scratch/s.err"
-    if python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' \
-            "$scratch/n.json" "$scratch/s.json" 2>/dev/null; then
+    if same_json "$scratch/n.json" "$scratch/s.json"; then
         ok "probe  $name ($what)"
     else
         diff <(jq -S . "$scratch/n.json" 2>&1) <(jq -S . "$scratch/s.json" 2>&1) > "$scratch/d" ||
@@ -64,7 +71,8 @@ while IFS=$'\t' read -r name check what; do
         if [ -s "$scratch/n.md5" ] && cmp -s "$scratch/n.md5" "$scratch/s.md5"; then
             ok "decode $name: $(wc -l < "$scratch/n.md5") frames bit-exact"
         else
-            { diff "$scratch/n.md5" "$scratch/s.md5" | head -n 8; cat "$scratch/s.err"; } > "$scratch/d"
+            { diff "$scratch/n.md5" "$scratch/s.md5" | head -n 8; cat "$scratch/s.err"; } \
+                > "$scratch/d"
             fail "decode $name: framemd5 differs from native" "$scratch/d"
         fi ;;
     pcm:*)
