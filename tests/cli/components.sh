@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The module has every component afmpeg promises (the engine issue's list), asked of the sandboxed
+# The module has every component afmpeg promises (docs/components.md), asked of the sandboxed
 # ffmpeg itself, and afmpeg --version describes the same components. One check per kind; a
 # failure names what is missing. Ends "N passed, N failed".
 set -u
@@ -29,17 +29,20 @@ expect() { # KIND NAME...
 }
 
 expect demuxers mov mp4 m4a matroska webm avi mp3 wav ogg flac aac mpegts image2 png_pipe \
-    jpeg_pipe webp_pipe concat srt webvtt ass hls rawvideo s16le f32le
-expect muxers mov mp4 ipod matroska webm avi mp3 wav ogg flac adts mpegts image2 image2pipe srt \
-    webvtt ass hls dash segment null framemd5 md5 crc rawvideo s16le f32le
-expect decoders h264 hevc vp8 vp9 mpeg4 mjpeg png webp aac mp3float opus vorbis flac pcm_s16le \
-    pcm_f32le rawvideo srt subrip webvtt mov_text ass
-expect encoders libopenh264 aac png mjpeg flac pcm_s16le rawvideo wrapped_avframe srt subrip \
-    webvtt mov_text
+    jpeg_pipe webp_pipe concat srt webvtt ass hls rawvideo s16le f32le flv aiff asf mpeg \
+    yuv4mpegpipe ivf mxf dv ac3 eac3 dts truehd amr wv tta ape gif
+expect muxers mov mp4 ipod matroska webm avi mp3 wav ogg opus flac adts mpegts image2 image2pipe \
+    srt webvtt ass hls dash segment null framemd5 md5 crc rawvideo s16le f32le gif webp flv mxf
+expect decoders h264 hevc vp8 vp9 libdav1d mpeg4 mpeg2video mpeg1video theora mjpeg png webp gif \
+    bmp tiff jpeg2000 aac mp3float mp2 ac3 eac3 dca truehd opus vorbis flac alac tta wavpack ape \
+    wmav2 amrnb amrwb pcm_s16le pcm_f32le rawvideo srt subrip webvtt mov_text ass dvdsub pgssub
+expect encoders libopenh264 libvpx libvpx-vp9 libopus libvorbis libmp3lame libwebp libwebp_anim \
+    aac ac3 flac alac mp2 gif png mjpeg mpeg4 mpeg2video prores_ks pcm_s16le rawvideo \
+    wrapped_avframe srt subrip webvtt mov_text
 expect filters scale format fps setpts asetpts trim atrim aresample aformat volume amix concat \
     overlay pad crop xfade split asplit thumbnail select null anull bbox blackdetect \
-    silencedetect ebur128
-expect bsfs h264_mp4toannexb hevc_mp4toannexb aac_adtstoasc
+    silencedetect ebur128 loudnorm yadif bwdif palettegen paletteuse drawtext subtitles ass scdet
+expect bsfs h264_mp4toannexb hevc_mp4toannexb aac_adtstoasc av1_frame_merge vp9_superframe
 expect protocols file pipe
 
 # afmpeg --version lists the components as the library describes them (afmpeg_module_info_get()):

@@ -131,7 +131,7 @@ check "transcode --vcodec libopenh264 --scale 160:-2 --duration 1: h264 160x120,
     near \"\$(duration small.mp4)\" 0.9 1.1"
 check "transcode: one summary line on stdout, stderr quiet off a terminal" bash -c "
     [ \"\$(wc -l < out.txt)\" -eq 1 ] && [ ! -s err.txt ] &&
-    grep -q '^small.mp4: 1\.0[0-9] s, h264 160x120 + aac, [0-9]* KiB, [0-9.]* s$' out.txt &&
+    grep -q '^small.mp4: 1\.0[0-9] s, h264 160x120 (libopenh264) + aac (aac), [0-9]* KiB, [0-9.]* s$' out.txt &&
     [ ! -s err.txt ]"
 
 run "$cli" transcode in.mp4 cut.mp4 --start 1 --duration 1
@@ -212,6 +212,35 @@ run "$cli" transcode in.mp4 br.mp4 --bitrate 100k --duration 1
 check "transcode --bitrate 100k lowers the bit rate" bash -c "[ $status -eq 0 ] &&
     [ \"\$(ffprobe -v error -select_streams v:0 -show_entries stream=bit_rate -of csv=p=0 br.mp4)\" \
         -lt 200000 ]"
+# The encoders picked by OUT's extension, each output read back by Debian's ffprobe.
+codecs() { # FILE: the codec names of its streams, comma-separated
+    ffprobe -v error -show_entries stream=codec_name -of csv=p=0 "$1" | paste -sd, -
+}
+for t in webm:vp9,opus:libvpx-vp9 ogg:vorbis:libvorbis oga:vorbis:libvorbis opus:opus:libopus \
+         mp3:mp3:libmp3lame m4a:aac:aac gif:gif:gif webp:webp:libwebp_anim; do
+    IFS=: read -r ext want enc <<< "$t"
+    run "$cli" transcode in.mp4 "d.$ext" --duration 1
+    check "transcode to .$ext: $want (the summary names $enc), ~1 s" bash -c "[ $status -eq 0 ] &&
+        [ \"\$(codecs d.$ext)\" = $want ] && grep -qF '($enc)' out.txt &&
+        { [ $ext = webp ] || near \"\$(duration d.$ext)\" 0.9 1.15; }"
+done
+check "transcode to .gif: a palette made for the clip (more than the 216 colours of GIF's default)" \
+    python3 -c '
+import subprocess
+raw = subprocess.run(["ffmpeg", "-v", "error", "-i", "d.gif", "-frames:v", "1", "-f", "rawvideo",
+                      "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+colours = {raw[i:i + 3] for i in range(0, len(raw), 3)}
+raise SystemExit(len(colours) <= 216)'
+# FFmpeg 5.1 decodes no animated WebP, so its frames are counted in the RIFF file: 25 ANMF chunks.
+check "transcode to .webp: an animated WebP of 25 frames (ANMF chunks) that ffprobe reads" \
+    bash -c "[ \"\$(codecs d.webp)\" = webp ] &&
+        [ \$(grep -ao ANMF d.webp | wc -l) -eq 25 ]"
+run "$cli" transcode in.mp4 q.webm --duration 1 --crf 40
+check "transcode to .webm --crf 40: VP9 at that quality (smaller than the default CRF 32)" \
+    bash -c "[ $status -eq 0 ] && [ \$(stat -c %s q.webm) -lt \$(stat -c %s d.webm) ]"
+run "$cli" transcode in.mp4 s.mp3 --scale 160:120
+check "transcode to .mp3 with --scale: a usage error (no video there)" \
+    fails_with 2 "--scale: .mp3 output holds no video"
 run "$cli" transcode in.mp4 c.mp4 --vcodec copy --scale 160:120
 check "transcode: --scale with --vcodec copy is a usage error" \
     fails_with 2 "--scale needs the video re-encoded"
