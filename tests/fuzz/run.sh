@@ -72,6 +72,10 @@ a="-f lavfi -i sine=frequency=440:duration=0.3:sample_rate=8000"
     printf '1\n00:00:00,000 --> 00:00:01,000\nhello\n' > subs.srt &&
     printf 'ffconcat version 1.0\nfile in\n' > list.ffconcat
 ) || fail "making the seed corpus failed"
+# And every family of the generated corpus (tests/corpus/make.sh) up to 64 KiB: a seed for each
+# decoder and demuxer the module has.
+corpus_dir=$("$root/tests/corpus/dir.sh") || fail "making the generated corpus failed"
+find "$corpus_dir" -maxdepth 1 -type f ! -name corpus.tsv -size -65k -exec cp {} "$seeds/" \;
 echo "fuzz: seed corpus: $(ls "$seeds" | wc -l) files, $(du -sh "$seeds" | cut -f1)"
 
 log=$tmp/fuzz.log

@@ -428,6 +428,52 @@ static void test_corrupted(void **state)
     end("corrupted files");
 }
 
+/* Every family of the generated corpus (tests/corpus/make.sh: a file per decoder and container
+ * the module has), damaged two ways: cut in half, and one byte in 64 flipped after the first 64.
+ * Its directory comes in AFMPEG_CORPUS (make test sets it); without it the test is skipped (the
+ * valgrind tier leaves it out: about 500 jobs). Files over 1 MiB are left out (time). */
+static void test_corpus_damaged(void **state)
+{
+    (void)state;
+    const char *cdir = getenv("AFMPEG_CORPUS");
+    if (!cdir || !*cdir)
+        skip();
+    begin();
+    char list[512], line[1024], path[1024];
+    snprintf(list, sizeof list, "%s/corpus.tsv", cdir);
+    FILE *f = fopen(list, "r");
+    assert_non_null(f);
+    int files = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\t\n")] = '\0';
+        const char *ext = strrchr(line, '.');
+        if (!*line || !ext)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", cdir, line);
+        size_t len;
+        unsigned char *data = read_host_file(path, &len);
+        assert_non_null(data);
+        if (len > (1u << 20) || len < 128) {
+            free(data);
+            continue;
+        }
+        char name[160];
+        snprintf(name, sizeof name, "%s cut at %zu of %zu", line, len / 2, len);
+        check_bytes(name, ext + 1, data, len / 2, PARITY, NULL);
+        rng_state = 0x5eed + (uint64_t)files;
+        for (size_t i = 64; i < len; i++)
+            if (rng() % 64 == 0)
+                data[i] ^= (unsigned char)(rng() | 1);
+        snprintf(name, sizeof name, "%s with 1/64 bytes flipped", line);
+        check_bytes(name, ext + 1, data, len, PARITY, NULL);
+        free(data);
+        files++;
+    }
+    fclose(f);
+    assert_true(files >= 100);
+    end("the corpus, damaged");
+}
+
 /* FFmpeg probes the contents, so a wrong extension does not matter: all of these decode. */
 static void test_wrong_extension(void **state)
 {
@@ -704,6 +750,7 @@ int main(void)
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_random_bytes),
         cmocka_unit_test(test_corrupted),
+        cmocka_unit_test(test_corpus_damaged),
         cmocka_unit_test(test_wrong_extension),
         cmocka_unit_test(test_huge_dimensions),
         cmocka_unit_test(test_nesting_and_loops),
