@@ -59,13 +59,16 @@ toolchain=$( pkgver clang-19; pkgver lld-19; pkgver wasi-libc; pkgver libclang-r
 declare -A lib_dir
 libs_key=
 for name in $MODULE_LIBS; do
-    libs_key=$( { echo "$libs_key $name"; echo "$toolchain"; grep -E "^${name^^}_" "$here/versions.env";
+    libs_key=$( { echo "$libs_key $name"; echo "$toolchain";
+                  grep -E "^${name^^}_" "$here/versions.env";
                   cat "$here/libs/common.sh" "$here/libs/$name.sh";
                   find "$here/compat" $(ls -d "$here/patches/$name" 2>/dev/null) -type f -print0 |
                       sort -z | xargs -0 cat; } | hash_of)
     lib_dir[$name]=$CACHE/lib-$name-$libs_key
 done
-wasm_key=$( { echo "$libs_key"; grep -vi x264 "$here/versions.env"; cat "$here/ffmpeg.conf" "$here/build.sh";
+# The fonts (FONT_* in versions.env) are the host library's, not the module's: left out.
+wasm_key=$( { echo "$libs_key"; grep -vi -e x264 -e '^FONT_' "$here/versions.env";
+              cat "$here/ffmpeg.conf" "$here/build.sh";
               find "$here/patches" "$here/compat" "$here/openh264" "$here/multicall" -type f \
                    -print0 | sort -z | xargs -0 cat;
               pkgver clang-19; pkgver lld-19; pkgver wasi-libc; pkgver libclang-rt-19-dev-wasm32;
@@ -157,7 +160,8 @@ build_wasm() {
     mapfile -t args < <(ffmpeg_configure_args)
     args+=("${MODULE_CONFIGURE_ARGS[@]}")
     ( cd "$work/ffmpeg"
-      PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$libs_pc" PKG_CONFIG_LIBDIR="$prefix/lib/pkgconfig:$libs_pc" \
+      PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$libs_pc" \
+      PKG_CONFIG_LIBDIR="$prefix/lib/pkgconfig:$libs_pc" \
       ./configure "${args[@]}" --prefix="$prefix" \
           --extra-cflags="$FFMPEG_EXTRA_CFLAGS -I$prefix/include $libs_inc" \
           --extra-ldflags="$FFMPEG_EXTRA_LDFLAGS -L$prefix/lib $libs_lib" \
