@@ -42,7 +42,8 @@ args=()
 while IFS= read -r a; do
     case $a in
         --enable-cross-compile | --target-os=* | --arch=* | --cc=* | --cxx=* | --ar=* | \
-        --ranlib=* | --nm=* | --host-cc=* | --pkg-config=* | --disable-pthreads | \
+        --ranlib=* | --nm=* | --host-cc=* | --pkg-config=* | --pkg-config-flags=* | \
+        --disable-pthreads | \
         --disable-runtime-cpudetect) ;;
         *) args+=("$a") ;;
     esac
@@ -63,10 +64,10 @@ for p in "$mod"/patches/ffmpeg/*.patch; do
     patch -s -p1 -d "$work/ffmpeg" < "$p"
 done
 ( cd "$work/ffmpeg"
-  PKG_CONFIG_PATH="$prefix/lib/pkgconfig" PKG_CONFIG_LIBDIR="$prefix/lib/pkgconfig" \
+  PKG_CONFIG_PATH="$prefix/lib/pkgconfig" \
   ./configure "${args[@]}" --prefix="$prefix" --cc=gcc --cxx=g++ \
       --disable-asm --disable-x86asm --disable-inline-asm \
-      --extra-cflags="-I$prefix/include -march=$HOST_MARCH" --extra-ldflags="-static -L$prefix/lib" \
+      --extra-cflags="-I$prefix/include -march=$HOST_MARCH" --extra-ldflags="-L$prefix/lib" \
       > "$dir/configure.log" 2>&1 ) ||
     { tail -n 30 "$work/ffmpeg/ffbuild/config.log" >&2; log "ffmpeg configure failed"; exit 1; }
 if grep -q 'did not match anything' "$dir/configure.log"; then

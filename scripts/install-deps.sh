@@ -15,8 +15,12 @@ PKGS_MODULE="clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-
 # Tests: Debian's native ffmpeg makes test media and is the reference for decode parity; g++
 # compiles the kernel checks (tests/unit/kernels.sh) and the native openh264 of the FATE tree; cmocka
 # is the test library (its summary lines are what CI reads); valgrind for the leak tier;
-# libclang-rt-19-dev has clang-19's libFuzzer and sanitizer runtimes for the fuzz target.
-PKGS_TEST="ffmpeg g++ libcmocka-dev valgrind libclang-rt-19-dev"
+# libclang-rt-19-dev has clang-19's libFuzzer and sanitizer runtimes for the fuzz target; the -dev
+# packages of the guest libraries (Debian's builds of the same sources) are what the native no-asm
+# builds beside the module link (tests/fate/tree.sh, bench/native-noasm.sh).
+PKGS_TEST="ffmpeg g++ libcmocka-dev valgrind libclang-rt-19-dev
+  libvorbis-dev libopus-dev libmp3lame-dev libwebp-dev libdav1d-dev libvpx-dev libfreetype-dev
+  libfribidi-dev libass-dev"
 # jansson: the JSON parser for ffprobe's output (probe) and the CLI's --json (docs/dependencies.md).
 PKGS_LIB="libjansson-dev"
 # scdoc builds the man pages afmpeg(1) and afmpeg(3) from docs/man/*.scd; man-db renders them in

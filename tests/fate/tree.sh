@@ -13,7 +13,9 @@
 #   - FATE's helper programs (tests/base64, tiny_psnr, videogen, ...) and the unit-test programs
 #     (libavutil/tests/*, ...) are host programs, used natively by both sides.
 # zlib and openh264 (--enable-zlib --enable-libopenh264 are part of the module's arguments) are
-# built for the host from the same source packages, openh264 with USE_ASM=No.
+# built for the host from the same source packages, openh264 with USE_ASM=No; the other guest
+# libraries (dav1d, libvpx, opus, ...) are Debian's own builds of the same sources, linked
+# dynamically from their -dev packages (scripts/install-deps.sh).
 #
 # The tree is configured in place (source directory = build directory), so every path FATE hands
 # to ffmpeg lies inside one directory, which run.sh's sandbox wrapper jails the guest to.
@@ -37,7 +39,7 @@ for tool in gcc g++ make pkg-config flock; do
     command -v "$tool" >/dev/null || { log "missing $tool: run scripts/install-deps.sh"; exit 1; }
 done
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo none; }
-key=$( { cat "$0" "$here/../../scripts/native-deps.sh";
+key=$( { cat "$0" "$here/../../scripts/native-deps.sh"; ls -l /usr/lib/x86_64-linux-gnu/pkgconfig;
          cat "$mod/versions.env" "$mod/ffmpeg.conf";
          find "$mod/patches/ffmpeg" -type f -print0 | sort -z | xargs -0 cat;
          gcc --version | head -n1; g++ --version | head -n1; pkgver libc6-dev; } |
@@ -60,7 +62,7 @@ args=()
 while IFS= read -r a; do
     case $a in
         --enable-cross-compile | --target-os=* | --arch=* | --cc=* | --cxx=* | --ar=* | \
-        --ranlib=* | --nm=* | --host-cc=*) ;;
+        --ranlib=* | --nm=* | --host-cc=* | --pkg-config-flags=*) ;;
         *) args+=("$a") ;;
     esac
 done < <(ffmpeg_configure_args)
@@ -80,7 +82,7 @@ for p in "$mod"/patches/ffmpeg/*.patch; do
     patch -s -p1 -d "$dir/ffmpeg" < "$p"
 done
 ( cd "$dir/ffmpeg"
-  PKG_CONFIG_PATH="$prefix/lib/pkgconfig" PKG_CONFIG_LIBDIR="$prefix/lib/pkgconfig" \
+  PKG_CONFIG_PATH="$prefix/lib/pkgconfig" \
   ./configure "${args[@]}" --cc=gcc --cxx=g++ --host-cc=gcc \
       --extra-cflags="-I$prefix/include" --extra-ldflags="-L$prefix/lib" \
       > "$dir/configure.log" 2>&1 ) ||
