@@ -166,6 +166,11 @@ static int build_line(afmpeg_command *cmd, afmpeg_fs *fs, char *line, int *in, i
         put_fixture(fs, w[1]);
         return afmpeg_command_add_input(cmd, w[1], in);
     }
+    if (!strcmp(k, "file")) { /* a fixture in the job's files that is not an input */
+        ARGS(2);
+        put_fixture(fs, w[1]);
+        return AFMPEG_OK;
+    }
     if (!strcmp(k, "input-path")) { /* an input not loaded from the fixtures */
         ARGS(2);
         return afmpeg_command_add_input(cmd, w[1], in);

@@ -439,8 +439,8 @@ static void test_corpus_damaged(void **state)
     if (!cdir || !*cdir)
         skip();
     begin();
-    char list[512], line[1024], path[1024];
-    snprintf(list, sizeof list, "%s/corpus.tsv", cdir);
+    char list[600], line[1024], path[1700];
+    snprintf(list, sizeof list, "%.500s/corpus.tsv", cdir);
     FILE *f = fopen(list, "r");
     assert_non_null(f);
     int files = 0;
@@ -449,15 +449,15 @@ static void test_corpus_damaged(void **state)
         const char *ext = strrchr(line, '.');
         if (!*line || !ext)
             continue;
-        snprintf(path, sizeof path, "%s/%s", cdir, line);
-        size_t len;
+        snprintf(path, sizeof path, "%.600s/%s", cdir, line);
+        size_t len = 0;
         unsigned char *data = read_host_file(path, &len);
         assert_non_null(data);
         if (len > (1u << 20) || len < 128) {
             free(data);
             continue;
         }
-        char name[160];
+        char name[1100];
         snprintf(name, sizeof name, "%s cut at %zu of %zu", line, len / 2, len);
         check_bytes(name, ext + 1, data, len / 2, PARITY, NULL);
         rng_state = 0x5eed + (uint64_t)files;
