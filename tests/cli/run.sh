@@ -82,7 +82,8 @@ check "--version: afmpeg's and FFmpeg's versions, the LGPL licence, the componen
     grep -qx 'ffmpeg: *$ffver' out.txt &&
     grep -qx 'license: *LGPL version 2.1 or later' out.txt &&
     ! grep -q GPL <(grep -v '^license:' out.txt) &&
-    grep -q '^encoders: .*libopenh264' out.txt && grep -q '^decoders: .*h264' out.txt &&
+    grep -qw libopenh264 <(sed -n '/^encoders:/,/^decoders:/p' out.txt) &&
+    grep -qw h264 <(sed -n '/^decoders:/,/^muxers:/p' out.txt) &&
     grep -q '^muxers: ' out.txt && grep -q '^demuxers: ' out.txt &&
     grep -qw bbox <(sed -n '/^filters:/,/^bsfs:/p' out.txt) &&
     grep -qw h264_mp4toannexb <(sed -n '/^bsfs:/,/^protocols:/p' out.txt) &&
@@ -106,17 +107,20 @@ check "a bad limit value is a usage error" \
     bash -c "[ $status -eq 2 ] && grep -q -- '--timeout needs a positive number' err.txt"
 
 # Text with the fonts built into the library: white text on black, its brightest pixel read by
-# Debian's ffmpeg (signalstats YMAX: 16 is black; text makes it near 235). A font of the caller's
-# own, from the job's files, works too; one that is not there fails with FFmpeg's message.
+# Debian's ffmpeg (signalstats YMAX: 16 is black; white text, even small, lifts it over 100). A
+# font of the caller's own, from the job's files, works too; one that is not there fails with
+# FFmpeg's message.
 ymax() { # PNG: the brightest luma
-    ffmpeg -nostdin -v error -i "$1" -vf signalstats,metadata=print:key=lavfi.signalstats.YMAX         -f null - 2>&1 | sed -n 's/.*YMAX=\([0-9]*\).*/\1/p' | head -n 1
+    ffmpeg -nostdin -hide_banner -i "$1" -vf signalstats,metadata=print:key=lavfi.signalstats.YMAX \
+        -f null - 2>&1 | sed -n 's/.*YMAX=\([0-9]*\).*/\1/p' | head -n 1
 }
+export -f ymax
 black="color=black:size=320x120:duration=1"
 printf '1\n00:00:00,000 --> 00:00:01,000\nHello, \xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d\n' > jail/s.srt
 for f in "drawtext=text=afmpeg:fontsize=48:fontcolor=white" "subtitles=s.srt"; do
     run "$cli" -C jail ffmpeg -nostdin -v error -y -filter_complex "$black,$f" -frames:v 1 text.png
     check "${f%%=*} without a font given draws with the built-in one" \
-        bash -c "[ $status -eq 0 ] && [ \"\$(ymax jail/text.png)\" -gt 200 ]"
+        bash -c "[ $status -eq 0 ] && [ \"\$(ymax jail/text.png)\" -gt 100 ]"
 done
 run "$cli" -C jail ffmpeg -nostdin -v error -y -filter_complex "$black" -frames:v 1 text.png
 check "(and the same frame without text has no bright pixel)" \
@@ -126,7 +130,7 @@ run "$cli" -C jail ffmpeg -nostdin -v error -y \
     -filter_complex "$black,drawtext=fontfile=mine.ttf:text=x:fontsize=60:fontcolor=white" \
     -frames:v 1 text.png
 check "drawtext takes a font from the job's own files" \
-    bash -c "[ $status -eq 0 ] && [ \"\$(ymax jail/text.png)\" -gt 200 ]"
+    bash -c "[ $status -eq 0 ] && [ \"\$(ymax jail/text.png)\" -gt 100 ]"
 run "$cli" -C jail ffmpeg -nostdin -v error -y \
     -filter_complex "$black,drawtext=fontfile=none.ttf:text=x" -frames:v 1 text.png
 check "drawtext with a missing font fails with FFmpeg's message" \

@@ -428,6 +428,24 @@ static void test_corrupted(void **state)
     end("corrupted files");
 }
 
+/* Damaged corpus files whose outcome natively depends on the host, not on FFmpeg: no exit-code
+ * comparison for these (a clean outcome is still required). */
+static const char *const host_dependent[] = {
+    /* The flips make the data chunk 3.5e16 bytes long. The demuxer seeks past it to look for
+     * more chunks: the guest's filesystem allows any offset (as POSIX does), so the seek lands
+     * past the end and the file plays; natively ext4 refuses offsets over 16 TiB (EINVAL), the
+     * demuxer reads the samples as chunk headers and gives up. */
+    "pcm_f64le.w64 with 1/64 bytes flipped",
+};
+
+static unsigned parity_for(const char *name)
+{
+    for (size_t i = 0; i < sizeof host_dependent / sizeof *host_dependent; i++)
+        if (!strcmp(name, host_dependent[i]))
+            return 0;
+    return PARITY;
+}
+
 /* Every family of the generated corpus (tests/corpus/make.sh: a file per decoder and container
  * the module has), damaged two ways: cut in half, and one byte in 64 flipped after the first 64.
  * Its directory comes in AFMPEG_CORPUS (make test sets it); without it the test is skipped (the
@@ -465,7 +483,7 @@ static void test_corpus_damaged(void **state)
             if (rng() % 64 == 0)
                 data[i] ^= (unsigned char)(rng() | 1);
         snprintf(name, sizeof name, "%s with 1/64 bytes flipped", line);
-        check_bytes(name, ext + 1, data, len, PARITY, NULL);
+        check_bytes(name, ext + 1, data, len, parity_for(name), NULL);
         free(data);
         files++;
     }
