@@ -13,53 +13,21 @@
 # Debian 12 has 2.36, so the wrapper runs it with Debian 13's dynamic loader and libc, unpacked
 # here beside it; its other libraries (libstdc++, libcrypto) are the machine's.
 #
-# The packages come through apt with a private configuration (nothing under /etc changes): the same
-# mirror the machine uses, the release named by WABT_SUITE, signatures checked against Debian's
-# archive keyring; each .deb is then checked against the SHA-256 pinned in versions.env.
+# The packages come through apt with a private configuration (module/debs.sh): the machine's
+# mirror, the release WABT_SUITE, signatures checked; each .deb against its pinned SHA-256.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.env"
 CACHE=${AFMPEG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/afmpeg}
-key=$( { grep '^WABT_' "$here/versions.env"; cat "$here/wabt.sh"; } | sha256sum | cut -c1-16)
-dir=$CACHE/wabt-$key
+. "$here/debs.sh"
+key=$( { grep '^WABT_' "$here/versions.env"; cat "$here/wabt.sh" "$here/debs.sh"; } |
+       sha256sum | cut -c1-16)
 log() { echo "wabt: $*" >&2; }
+deb_begin wabt "$key"
 
-[ -f "$dir/.stamp" ] && { echo "$dir"; exit 0; }
-rm -rf "$dir"
-mkdir -p "$dir"
-tmp=$(mktemp -d "$dir/.apt.XXXXXX")
-exec 3>&1 1>&2 # apt's and dpkg's chatter to stderr; stdout carries only the directory
-trap 'rm -rf "$tmp"' EXIT
-
-# The machine's Debian mirror: the URI apt uses for its own release's main component.
-codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-mirror=$(apt-cache policy | awk -v s="$codename/main" '$3 == s && $2 ~ /^https?:/ { print $2; exit }')
-[ -n "$mirror" ] || { log "no Debian mirror for '$codename/main' in apt's sources"; exit 1; }
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-[ -f "$keyring" ] || { log "missing $keyring (package debian-archive-keyring)"; exit 1; }
-
-mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/parts" "$tmp/debs"
-: > "$tmp/status"
-echo "deb [signed-by=$keyring] $mirror $WABT_SUITE main" > "$tmp/sources.list"
-apt_opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o "Dir::Etc::SourceParts=$tmp/parts"
-          -o "Dir::State::Lists=$tmp/lists" -o "Dir::State::Status=$tmp/status"
-          -o "Dir::Cache=$tmp/cache" -o Debug::NoLocking=1 -o Acquire::Languages=none
-          -o APT::Sandbox::User=root)
-log "apt-get download wabt=$WABT_VERSION libc6=$WABT_LIBC_VERSION ($WABT_SUITE)"
-apt-get "${apt_opts[@]}" update -qq ||
-    { log "apt-get update of $WABT_SUITE from $mirror failed"; exit 1; }
-( cd "$tmp/debs" &&
-  apt-get "${apt_opts[@]}" download -qq "wabt=$WABT_VERSION" "libc6=$WABT_LIBC_VERSION" ) ||
-    { log "cannot download the pinned packages: the mirror keeps only the current version of" \
-          "each, so a pin in module/versions.env may need updating to what" \
-          "'apt-cache policy' of $WABT_SUITE lists (with its new SHA-256)"; exit 1; }
-
-check() { # file sha256
-    local got; got=$(sha256sum "$1" | cut -d' ' -f1)
-    [ "$got" = "$2" ] || { log "$(basename "$1"): sha256 $got, expected $2"; exit 1; }
-}
-check "$tmp/debs/wabt_${WABT_VERSION//:/%3a}_amd64.deb" "$WABT_SHA256"
-check "$tmp/debs/libc6_${WABT_LIBC_VERSION//:/%3a}_amd64.deb" "$WABT_LIBC_SHA256"
+deb_download "$tmp" "$WABT_SUITE" "wabt=$WABT_VERSION" "libc6=$WABT_LIBC_VERSION"
+deb_check "$tmp/debs/wabt_${WABT_VERSION//:/%3a}_amd64.deb" "$WABT_SHA256"
+deb_check "$tmp/debs/libc6_${WABT_LIBC_VERSION//:/%3a}_amd64.deb" "$WABT_LIBC_SHA256"
 
 for deb in "$tmp"/debs/*.deb; do dpkg-deb -x "$deb" "$dir/root"; done
 mkdir -p "$dir/bin" "$dir/include"
