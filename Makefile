@@ -57,7 +57,7 @@ all: $(BUILD)/libafmpeg.a $(BUILD)/dist/libafmpeg.a $(BUILD)/libafmpeg.so $(BUIL
 deps:
 	scripts/install-deps.sh
 
-$(WABT)/.stamp: module/wabt.sh module/versions.env
+$(WABT)/.stamp: module/wabt.sh module/debs.sh module/versions.env
 	@mkdir -p $(BUILD)
 	ln -sfn "$$(module/wabt.sh)" $(WABT)
 	touch $@
@@ -65,7 +65,7 @@ $(WABT)/.stamp: module/wabt.sh module/versions.env
 # The built-in fonts (lib/fs/fonts.c): Debian's fonts-dejavu-core, fetched into the cache by
 # module/font.sh; lib/fs/fontdata.S embeds them (.incbin finds them through -Wa,-I).
 FONTS := $(BUILD)/fonts
-$(FONTS)/.stamp: module/font.sh module/versions.env
+$(FONTS)/.stamp: module/font.sh module/debs.sh module/versions.env
 	@mkdir -p $(BUILD)
 	ln -sfn "$$(module/font.sh)" $(FONTS)
 	touch $@
