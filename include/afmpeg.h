@@ -36,7 +36,10 @@
  *   Options   a call that takes options takes a pointer to a versioned struct that may be NULL
  *             for the defaults; there are no _ex variants. Initialise a struct with its _INIT
  *             macro or its _init() function (the two give the same bytes) and set the fields you
- *             need: fields are only ever appended, with the version raised.
+ *             need: fields are only ever appended, with the version raised. A struct of an
+ *             older version (a program built against an older header) is read up to its own
+ *             fields only, with the meaning they had in that version; the fields it lacks take
+ *             the values that keep that meaning. Fields added after 1.0 say "since 1.x".
  *   Callbacks each says which thread calls it and what it may do. None may close the runtime or
  *             free an object the running call uses.
  *
@@ -84,11 +87,11 @@ extern "C" {
 /* MAJOR changes only with an incompatible change of this API or ABI (and the shared library's
  * soname, libafmpeg.so.MAJOR, with it); MINOR when something is added. */
 #define AFMPEG_VERSION_MAJOR 1
-#define AFMPEG_VERSION_MINOR 0
+#define AFMPEG_VERSION_MINOR 1
 #define AFMPEG_VERSION_PATCH 0
-#define AFMPEG_VERSION "1.0.0"
+#define AFMPEG_VERSION "1.1.0"
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH; compare with afmpeg_version_number(). */
-#define AFMPEG_VERSION_NUMBER 1000000
+#define AFMPEG_VERSION_NUMBER 1001000
 
 /* The library's AFMPEG_VERSION_NUMBER, to check that header and library match. Any thread. */
 AFMPEG_API int afmpeg_version_number(void);
@@ -786,28 +789,51 @@ typedef enum afmpeg_image_format {
     AFMPEG_IMAGE_PNG = 0,
     AFMPEG_IMAGE_JPEG = 1,
     AFMPEG_IMAGE_RGB24 = 2,  /* raw, width * height * 3 bytes, rows top to bottom */
-    AFMPEG_IMAGE_RGBA = 3    /* raw, width * height * 4 bytes */
+    AFMPEG_IMAGE_RGBA = 3,   /* raw, width * height * 4 bytes */
+    /* Since 1.1: lossy WebP (FFmpeg's libwebp encoder at quality 85), a RIFF file per image.
+     * AFMPEG_ENOTSUP from a module built without libwebp. */
+    AFMPEG_IMAGE_WEBP = 4
 } afmpeg_image_format;
 
-#define AFMPEG_FRAMES_OPTIONS_VERSION 1
+/* 2 since 1.1 (scene, scene_min_interval, ignore_sar); a version 1 struct is read as 1.0 did. */
+#define AFMPEG_FRAMES_OPTIONS_VERSION 2
 
 /* Which frames to take and how to deliver them. With the defaults: the first frame, as PNG, at
- * its own size. */
+ * its own size (with square pixels, see ignore_sar). */
 typedef struct afmpeg_frames_options {
     unsigned version;            /* AFMPEG_FRAMES_OPTIONS_VERSION */
     afmpeg_image_format format;
-    /* Scale to this size; with one of them 0 the other follows the stored aspect ratio (the
-     * pixel aspect ratio of anamorphic video is not applied); both 0 keeps the frame's size. */
+    /* Scale to this size; with one of them 0 the other follows the frame's display aspect ratio
+     * (see ignore_sar); both 0 keeps the frame's size (its width scaled by the sample aspect
+     * ratio, see ignore_sar); both given: exactly that size. */
     int width, height;
     /* The first frame taken is the first at or after `start` (as ffmpeg's -ss), in seconds on
      * the file's own timeline: the times ffprobe shows, so an MPEG-TS file starts near 1.4. */
     double start;
     /* > 0: frame k is the first at or after start + k * every; 0: consecutive frames. */
     double every;
-    unsigned count;              /* at most this many frames; 0: 1 if every is 0, else all */
+    /* At most this many frames; 0: all with every or scene, else 1. */
+    unsigned count;
+    /* Since 1.1. > 0: scene changes, a threshold in (0, 1) on FFmpeg's scene score (the select
+     * filter's gt(scene,T): 0 for identical frames, near 1 for a cut between unrelated
+     * pictures; 0.3 to 0.4 finds cuts, lower values also catch fades and fast motion). The
+     * first frame at or after `start` is taken (it opens the first scene), then every frame
+     * whose score against the frame decoded before it is above the threshold. Not with
+     * `every`. 0: no scene selection. */
+    double scene;
+    /* Since 1.1. With scene: a frame is taken only if at least this many seconds after the
+     * frame taken before it (a burst of cuts gives one frame). 0: no minimum. */
+    double scene_min_interval;
+    /* Since 1.1. 0, the default: the image has square pixels: anamorphic video (a sample
+     * aspect ratio other than 1:1, e.g. 720x576 with 64:45) has its width scaled by that
+     * ratio (1024x576) before width and height apply, so a side given alone follows the
+     * display aspect ratio. 1: the stored pixels as they are, as 1.0 did (anamorphic video
+     * comes out squeezed or stretched). A version 1 struct is read with 1 here. */
+    int ignore_sar;
 } afmpeg_frames_options;
 
-#define AFMPEG_FRAMES_OPTIONS_INIT {AFMPEG_FRAMES_OPTIONS_VERSION, AFMPEG_IMAGE_PNG, 0, 0, 0, 0, 0}
+#define AFMPEG_FRAMES_OPTIONS_INIT                                                             \
+    {AFMPEG_FRAMES_OPTIONS_VERSION, AFMPEG_IMAGE_PNG, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /* Fills *opts with the defaults, as AFMPEG_FRAMES_OPTIONS_INIT does. NULL is a no-op. */
 AFMPEG_API void afmpeg_frames_options_init(afmpeg_frames_options *opts);
@@ -831,8 +857,9 @@ typedef struct afmpeg_frame_list {
  * memory; nothing is written to `fs`. Returns AFMPEG_OK with *out holding the frames (none when
  * `start` is past the end); for the path, the errors of afmpeg_probe() (AFMPEG_ENOENT,
  * AFMPEG_EISDIR, AFMPEG_EACCES, AFMPEG_EINVAL); AFMPEG_EMEDIA (no video stream, or unreadable,
- * with FFmpeg's message in afmpeg_last_error()), AFMPEG_EINVAL for bad options, or afmpeg_run()'s
- * errors. `opts` as for afmpeg_probe(). Thread-safe, like afmpeg_run().
+ * with FFmpeg's message in afmpeg_last_error()), AFMPEG_EINVAL for bad options, AFMPEG_ENOTSUP
+ * for a format the module has no encoder for (WebP without libwebp), or afmpeg_run()'s errors.
+ * `opts` as for afmpeg_probe(). Thread-safe, like afmpeg_run().
  */
 AFMPEG_API int afmpeg_frames(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
                              const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
@@ -840,7 +867,8 @@ AFMPEG_API int afmpeg_frames(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path
 /*
  * One representative frame near `time` (FFmpeg's thumbnail filter over the frames from there on,
  * or from the start when `time` is past the end), in the format and size `fo` says (its start,
- * every and count are ignored). *out holds exactly one frame. Errors as afmpeg_frames().
+ * every, count, scene and scene_min_interval are ignored). *out holds exactly one frame. Errors
+ * as afmpeg_frames().
  */
 AFMPEG_API int afmpeg_thumbnail(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path, double time,
                                 const afmpeg_frames_options *fo, const afmpeg_job_options *opts,

@@ -22,7 +22,21 @@
 
 static const char *format_name(afmpeg_image_format f)
 {
-    return f == AFMPEG_IMAGE_JPEG ? "JPEG" : "PNG";
+    return f == AFMPEG_IMAGE_JPEG ? "JPEG" : f == AFMPEG_IMAGE_WEBP ? "WebP" : "PNG";
+}
+
+/* The image format an extension or a --format value names: 0, or -1 if none. */
+static int parse_format(const char *name, afmpeg_image_format *out)
+{
+    if (!strcmp(name, "png"))
+        *out = AFMPEG_IMAGE_PNG;
+    else if (!strcmp(name, "jpg") || !strcmp(name, "jpeg"))
+        *out = AFMPEG_IMAGE_JPEG;
+    else if (!strcmp(name, "webp"))
+        *out = AFMPEG_IMAGE_WEBP;
+    else
+        return -1;
+    return 0;
 }
 
 /* --width / --height, shared by both verbs. 0 if `name` is one of them (parsed), 1 if not, or an
@@ -44,12 +58,13 @@ static int size_option(const char *verb, const char *name, const char *value,
 static void thumbnail_usage(FILE *f)
 {
     fprintf(f,
-            "usage: afmpeg [-C DIR] [LIMITS] thumbnail IN OUT.png|OUT.jpg [--at S]\n"
-            "                                [--width W] [--height H]\n"
+            "usage: afmpeg [-C DIR] [LIMITS] thumbnail IN OUT.png|OUT.jpg|OUT.webp\n"
+            "                                [--at S] [--width W] [--height H]\n"
             "\n"
             "Writes one representative frame of IN's video (FFmpeg's thumbnail filter\n"
-            "over the frames from --at on) as a PNG or JPEG image, as OUT's extension\n"
-            "says.\n"
+            "over the frames from --at on) as a PNG, JPEG or WebP image, as OUT's\n"
+            "extension says. The image has square pixels: anamorphic video (720x576\n"
+            "shown as 16:9) is widened to its display shape (1024x576) first.\n"
             "\n"
             "  --at S       where to look, in seconds or [HH:]MM:SS (default 0; past\n"
             "               the end: from the start)\n"
@@ -60,8 +75,9 @@ static void thumbnail_usage(FILE *f)
             "ffmpeg runs in the sandbox and sees IN alone, read-only; afmpeg writes OUT\n"
             "itself, so both may be anywhere you can read and write. Relative paths are\n"
             "relative to DIR when -C is given. On success, one line on stdout: OUT, its\n"
-            "size and format, the frame's time. Exit status: 1 if IN is missing or has\n"
-            "no video, or OUT cannot be written; 2 for bad arguments; else as\n"
+            "size and format, the frame's time. WebP needs a module built with libwebp.\n"
+            "Exit status: 1 if IN is missing or has no video, if the module cannot\n"
+            "write OUT's format, or OUT cannot be written; 2 for bad arguments; else as\n"
             "'afmpeg --help' says.\n");
 }
 
@@ -99,18 +115,14 @@ int cli_thumbnail(const cli_globals *g, int argc, char **argv)
         }
     }
     if (!out) {
-        cli_error(verb, "missing %s (usage: afmpeg thumbnail IN OUT.png|OUT.jpg [--at S])",
-                  in ? "OUT" : "IN and OUT");
+        cli_error(verb, "missing %s (usage: afmpeg thumbnail IN OUT.png|OUT.jpg|OUT.webp "
+                  "[--at S])", in ? "OUT" : "IN and OUT");
         return EXIT_USAGE;
     }
     char ext[16];
     cli_extension(out, ext, sizeof ext);
-    if (!strcmp(ext, "png")) {
-        fo.format = AFMPEG_IMAGE_PNG;
-    } else if (!strcmp(ext, "jpg") || !strcmp(ext, "jpeg")) {
-        fo.format = AFMPEG_IMAGE_JPEG;
-    } else {
-        cli_error(verb, "OUT '%s' must end in .png, .jpg or .jpeg", out);
+    if (parse_format(ext, &fo.format)) {
+        cli_error(verb, "OUT '%s' must end in .png, .jpg, .jpeg or .webp", out);
         return EXIT_USAGE;
     }
 
@@ -163,21 +175,29 @@ done:
 static void frames_usage(FILE *f)
 {
     fprintf(f,
-            "usage: afmpeg [-C DIR] [LIMITS] frames IN OUTDIR [--every S | --count N]\n"
-            "                [--start S] [--width W] [--height H] [--format png|jpg]\n"
+            "usage: afmpeg [-C DIR] [LIMITS] frames IN OUTDIR\n"
+            "                [--every S | --count N | --scene T [--min-interval S]]\n"
+            "                [--start S] [--width W] [--height H] [--format png|jpg|webp]\n"
             "\n"
             "Writes frames of IN's first video stream as OUTDIR/frame-0001.png,\n"
             "frame-0002.png, ... (OUTDIR is made if missing; files in it are\n"
             "overwritten) and prints one line per frame: its file and its time in IN,\n"
-            "in seconds.\n"
+            "in seconds. Images have square pixels: anamorphic video (720x576 shown\n"
+            "as 16:9) is widened to its display shape (1024x576) first.\n"
             "\n"
             "  --every S    a frame every S seconds: the first frame at or after\n"
             "               START, START + S, ... (the default, with S = 1)\n"
-            "  --count N    at most N frames; without --every, N consecutive frames\n"
+            "  --count N    at most N frames; without --every or --scene, N\n"
+            "               consecutive frames\n"
+            "  --scene T    scene changes: the first frame, then each frame whose\n"
+            "               scene score (FFmpeg's, 0..1) is above T, between 0 and 1;\n"
+            "               0.3 to 0.4 finds cuts. Not with --every\n"
+            "  --min-interval S\n"
+            "               with --scene: at least S seconds between two frames\n"
             "  --start S    from S seconds on (seconds or [HH:]MM:SS; default 0)\n"
             "  --width W    scale to W pixels wide (the height follows, unless given)\n"
             "  --height H   scale to H pixels high (the width follows, unless given)\n"
-            "  --format F   png (default) or jpg\n"
+            "  --format F   png (default), jpg or webp (needs a module with libwebp)\n"
             "  -h, --help   this text\n"
             "\n"
             "ffmpeg runs in the sandbox and sees IN alone, read-only; afmpeg writes the\n"
@@ -190,8 +210,9 @@ static void frames_usage(FILE *f)
 int cli_frames(const cli_globals *g, int argc, char **argv)
 {
     static const char verb[] = "frames";
-    static const cli_opt opts[] = {{"--every", 1},  {"--count", 1}, {"--start", 1},
+    static const cli_opt opts[] = {{"--every", 1},  {"--count", 1},  {"--start", 1},
                                    {"--width", 1},  {"--height", 1}, {"--format", 1},
+                                   {"--scene", 1},  {"--min-interval", 1},
                                    {"--help", 0},   {"-h", 0},       {NULL, 0}};
     const char *in = NULL, *outdir = NULL;
     afmpeg_frames_options fo;
@@ -229,14 +250,22 @@ int cli_frames(const cli_globals *g, int argc, char **argv)
             if (cli_parse_seconds(verb, name, value, &fo.start))
                 return EXIT_USAGE;
         } else if (!strcmp(name, "--format")) {
-            if (!strcmp(value, "png")) {
-                fo.format = AFMPEG_IMAGE_PNG;
-            } else if (!strcmp(value, "jpg") || !strcmp(value, "jpeg")) {
-                fo.format = AFMPEG_IMAGE_JPEG;
-            } else {
-                cli_error(verb, "--format needs png or jpg, not '%s'", value);
+            if (parse_format(value, &fo.format)) {
+                cli_error(verb, "--format needs png, jpg or webp, not '%s'", value);
                 return EXIT_USAGE;
             }
+        } else if (!strcmp(name, "--scene")) {
+            char *end;
+            errno = 0;
+            fo.scene = strtod(value, &end);
+            if (end == value || *end || errno || !(fo.scene > 0 && fo.scene < 1)) {
+                cli_error(verb, "--scene needs a threshold between 0 and 1 (exclusive), "
+                          "not '%s'", value);
+                return EXIT_USAGE;
+            }
+        } else if (!strcmp(name, "--min-interval")) {
+            if (cli_parse_positive(verb, name, value, &fo.scene_min_interval))
+                return EXIT_USAGE;
         } else if ((status = size_option(verb, name, value, &fo)) != 1) {
             if (status)
                 return status;
@@ -247,10 +276,20 @@ int cli_frames(const cli_globals *g, int argc, char **argv)
                   in ? "OUTDIR" : "IN and OUTDIR");
         return EXIT_USAGE;
     }
-    /* With neither, a frame a second: every decoded frame would be thousands of files. */
-    if (!has_every && !count)
+    if (has_every && fo.scene > 0) {
+        cli_error(verb, "--every and --scene cannot be used together");
+        return EXIT_USAGE;
+    }
+    if (fo.scene_min_interval > 0 && fo.scene == 0) {
+        cli_error(verb, "--min-interval needs --scene");
+        return EXIT_USAGE;
+    }
+    /* With none, a frame a second: every decoded frame would be thousands of files. */
+    if (!has_every && !count && fo.scene == 0)
         fo.every = 1;
-    const char *ext = fo.format == AFMPEG_IMAGE_JPEG ? "jpg" : "png";
+    const char *ext = fo.format == AFMPEG_IMAGE_JPEG   ? "jpg"
+                      : fo.format == AFMPEG_IMAGE_WEBP ? "webp"
+                                                       : "png";
 
     char *in_host = cli_host_path(g, in), *dir_host = cli_host_path(g, outdir), *guest = NULL;
     afmpeg_fs *fs = NULL;
@@ -279,7 +318,9 @@ int cli_frames(const cli_globals *g, int argc, char **argv)
     /* Batches. With --every, the library's slots are counted from `start` (frame k is the first
      * at or after start + k * every), so a batch that starts at the slot after the last frame
      * taken takes the frames one job would have. Consecutive frames go on just after the last
-     * frame's time. */
+     * frame's time. With --scene, a batch starts at the last frame taken: the library takes
+     * that frame again (the first from `start` on; it is skipped below), and the scene scores
+     * and the minimum interval go on from it as in one job. */
     size_t written = 0, batch = FIRST_BATCH, max_size = 0;
     double start0 = fo.start, last_time = -INFINITY;
     for (;;) {
@@ -287,8 +328,11 @@ int cli_frames(const cli_globals *g, int argc, char **argv)
         if (count && (size_t)count - written < want)
             want = (size_t)count - written;
         afmpeg_frames_options bo = fo;
-        bo.count = (unsigned)want;
-        if (written && fo.every > 0) {
+        int again = written && fo.scene > 0; /* the first frame is the last one taken */
+        bo.count = (unsigned)(want + again);
+        if (again) {
+            bo.start = last_time;
+        } else if (written && fo.every > 0) {
             /* the library's 1 us of slack, so a frame right on a slot's start is in it */
             double slot = floor((last_time - start0 + 1e-6) / fo.every);
             bo.start = start0 + (fmax(slot, -1) + 1) * fo.every;
@@ -334,7 +378,7 @@ int cli_frames(const cli_globals *g, int argc, char **argv)
         afmpeg_frame_list_free(list);
         list = NULL;
         /* A short batch reached the end; one with nothing new would repeat itself forever. */
-        if (status || got < want || !fresh || (count && written >= (size_t)count))
+        if (status || got < bo.count || !fresh || (count && written >= (size_t)count))
             break;
         size_t fit = max_size ? BATCH_BYTES / max_size : MAX_BATCH;
         batch = fit < 1 ? 1 : fit > MAX_BATCH ? MAX_BATCH : fit;

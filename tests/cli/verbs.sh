@@ -54,6 +54,28 @@ ffmpeg -nostdin -v error -i in.mp4 -c copy -metadata title="$(printf 'bad\xffbyt
     -metadata:s:a:0 title="$(printf 'esc\x1b]0;x\x07')" weird.mkv || exit 1
 head -c 20000 /dev/urandom > garbage.mp4
 mkdir -p jail outside && cp in.mp4 jail/
+# Scenes: testsrc2, a solid blue, SMPTE bars (cuts at 1.0 and 2.2 s); testsrc2 and bars
+# alternating every 5 frames (13 scenes: more than one batch of frames).
+ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=320x240:rate=25:duration=1 \
+    -f lavfi -i color=c=0x3060c0:size=320x240:rate=25:duration=1.2 \
+    -f lavfi -i smptebars=size=320x240:rate=25:duration=1 \
+    -filter_complex '[0][1][2]concat=n=3:v=1:a=0,format=yuv420p' -c:v libx264 -g 25 \
+    scenes.mp4 || exit 1
+ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=320x240:rate=25:duration=2.4 \
+    -f lavfi -i smptebars=size=320x240:rate=25:duration=2.4 \
+    -filter_complex "[0][1]blend=all_expr='if(mod(floor(N/5),2),B,A)',format=yuv420p" \
+    -c:v libx264 alt.mp4 || exit 1
+# Anamorphic 720x576: SAR 64:45 on the frames, the same from -aspect 16:9, and 16:15 (4:3).
+for v in "wide.mp4 -vf setsar=64/45" "aspect.mp4 -aspect 16:9" "pal43.mp4 -vf setsar=16/15"; do
+    set -- $v
+    ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=720x576:rate=25:duration=1 "${@:2}" \
+        -c:v libx264 -pix_fmt yuv420p "$1" || exit 1
+done
+# Whether the module has the WebP encoder (libwebp); without it .webp fails with one line.
+if "$cli" ffmpeg -hide_banner -encoders 2>/dev/null | grep -q ' libwebp '; then webp=1; else webp=0
+    echo "note: the module has no libwebp encoder: the WebP checks only check that it says so"; fi
+sar() { ffprobe -v error -show_entries stream=sample_aspect_ratio -of csv=p=0 "$1"; }
+export -f sar
 
 # ---- afmpeg --help, and --help of each verb ----
 run "$cli" --help
@@ -306,7 +328,31 @@ run "$cli" thumbnail in.mp4 "$scratch/outside/t.png" --at 2
 check "thumbnail: OUT may be anywhere (afmpeg writes it, not the guest)" \
     bash -c "[ $status -eq 0 ] && [ \"\$(native outside/t.png v:0)\" = png,320,240 ]"
 run "$cli" thumbnail in.mp4 thumb.gif
-check "thumbnail: another extension is a usage error" fails_with 2 "must end in .png, .jpg or .jpeg"
+check "thumbnail: another extension is a usage error" \
+    fails_with 2 "must end in .png, .jpg, .jpeg or .webp"
+run "$cli" thumbnail in.mp4 thumb.webp --width 160
+if [ $webp = 1 ]; then
+    check "thumbnail to .webp --width 160: a 160x120 WebP" bash -c "[ $status -eq 0 ] &&
+        [ \"\$(native thumb.webp v:0)\" = webp,160,120 ] &&
+        grep -q '^thumb.webp: 160x120 WebP, frame at ' out.txt &&
+        [ \"\$(head -c 4 thumb.webp)\" = RIFF ]"
+else
+    check "thumbnail to .webp without libwebp: exit 1, one line naming libwebp, no file" \
+        bash -c "[ $status -eq 1 ] && [ ! -e thumb.webp ] &&
+        one_err '^afmpeg thumbnail: WebP images need FFmpeg.s libwebp encoder'"
+fi
+run "$cli" thumbnail wide.mp4 wide.png
+check "thumbnail of 720x576 with SAR 64:45: 1024x576, square pixels" bash -c "[ $status -eq 0 ] &&
+    [ \"\$(native wide.png v:0)\" = png,1024,576 ] && [ \"\$(sar wide.png)\" = 1:1 ] &&
+    grep -q '^wide.png: 1024x576 PNG' out.txt"
+run "$cli" thumbnail aspect.mp4 aspect.jpg --width 320
+check "thumbnail of 720x576 made with -aspect 16:9, --width 320: 320x180" bash -c "
+    [ $status -eq 0 ] &&
+    [ \"\$(native aspect.jpg v:0)\" = mjpeg,320,180 ] && [ \"\$(sar aspect.jpg)\" = 1:1 ]"
+run "$cli" thumbnail pal43.mp4 pal43.png --height 288
+check "thumbnail of 720x576 with SAR 16:15 (4:3), --height 288: 384x288" bash -c "
+    [ $status -eq 0 ] &&
+    [ \"\$(native pal43.png v:0)\" = png,384,288 ]"
 run "$cli" thumbnail tone.wav t.png
 check "thumbnail: a file without video fails (exit 1)" \
     bash -c "[ $status -eq 1 ] && one_err '^afmpeg thumbnail: .*tone.wav' && [ ! -e t.png ]"
@@ -359,10 +405,55 @@ touch afile
 run "$cli" frames in.mp4 afile/x
 check "frames: an OUTDIR that cannot be made fails (exit 1)" \
     fails_with 1 "afmpeg frames: afile/x: Not a directory"
+run "$cli" frames in.mp4 fw --format webp --count 2
+if [ $webp = 1 ]; then
+    check "frames --format webp --count 2: two WebP files" bash -c "[ $status -eq 0 ] &&
+        [ \"\$(ls fw)\" = \"\$(printf 'frame-0001.webp\nframe-0002.webp')\" ] &&
+        [ \"\$(native fw/frame-0002.webp v:0)\" = webp,320,240 ]"
+else
+    check "frames --format webp without libwebp: exit 1, one line naming libwebp, no image" \
+        bash -c "[ $status -eq 1 ] && [ -z \"\$(ls fw)\" ] &&
+        one_err '^afmpeg frames: WebP images need FFmpeg.s libwebp encoder'"
+fi
+run "$cli" frames scenes.mp4 fs --scene 0.3
+check "frames --scene 0.3: the first frame and the cuts at 1.0 and 2.2 s" bash -c "
+    [ $status -eq 0 ] &&
+    [ \"\$(frame_times)\" = '0.000 1.000 2.200 ' ] && [ \$(ls fs | wc -l) -eq 3 ]"
+run "$cli" frames scenes.mp4 fsi --scene 0.3 --min-interval 1.5
+check "frames --scene 0.3 --min-interval 1.5: the cut at 1.0 s is too close" \
+    bash -c "[ $status -eq 0 ] && [ \"\$(frame_times)\" = '0.000 2.200 ' ]"
+run "$cli" frames scenes.mp4 fsc --scene 0.3 --count 2 --start 0.5
+check "frames --scene 0.3 --count 2 --start 0.5: the first frame from 0.5 s, then a cut" \
+    bash -c "[ $status -eq 0 ] && [ \"\$(frame_times)\" = '0.520 1.000 ' ]"
+# 13 scenes come in two batches; the times are the cuts Debian's ffmpeg finds, after the first.
+run "$cli" frames alt.mp4 fsb --scene 0.3 --width 32
+want=$(ffprobe -v error -f lavfi -i "movie=alt.mp4,select=gt(scene\,0.3)" \
+    -show_entries frame=pts_time -of csv=p=0 | awk '{printf "%.3f ", $1}')
+check "frames --scene over 13 scenes: the cuts native ffmpeg finds, across batches" \
+    bash -c "[ $status -eq 0 ] && [ \$(ls fsb | wc -l) -eq 13 ] &&
+    [ \"\$(frame_times)\" = \"0.000 $want\" ]"
+run "$cli" frames alt.mp4 fs9 --scene 0.3 --width 32 --count 9
+check "frames --scene --count 9: a second batch of one frame" bash -c "[ $status -eq 0 ] &&
+    [ \"\$(frame_times)\" = \"\$(echo \"0.000 $want\" | cut -d' ' -f1-9) \" ]"
+run "$cli" frames wide.mp4 fa --count 1 --width 512
+check "frames of 720x576 with SAR 64:45, --width 512: 512x288" bash -c "[ $status -eq 0 ] &&
+    [ \"\$(native fa/frame-0001.png v:0)\" = png,512,288 ] &&
+    [ \"\$(sar fa/frame-0001.png)\" = 1:1 ]"
 run "$cli" frames in.mp4 fx --format gif
-check "frames: a bad --format is a usage error" fails_with 2 "--format needs png or jpg"
+check "frames: a bad --format is a usage error" fails_with 2 "--format needs png, jpg or webp"
 run "$cli" frames in.mp4 fx --every 0
 check "frames: --every 0 is a usage error" fails_with 2 "--every needs a positive number"
+for t in 0 1 -0.2 abc 0.3x; do
+    run "$cli" frames in.mp4 fx --scene "$t"
+    check "frames: --scene $t is a usage error" \
+        fails_with 2 "--scene needs a threshold between 0 and 1"
+done
+run "$cli" frames in.mp4 fx --scene 0.3 --every 1
+check "frames: --scene with --every is a usage error" \
+    fails_with 2 "--every and --scene cannot be used together"
+run "$cli" frames in.mp4 fx --min-interval 1
+check "frames: --min-interval without --scene is a usage error" \
+    fails_with 2 "--min-interval needs --scene"
 run "$cli" frames in.mp4
 check "frames: a missing OUTDIR is a usage error" fails_with 2 "afmpeg frames: missing OUTDIR"
 

@@ -1,8 +1,10 @@
 /* Frames and thumbnails (afmpeg_frames, afmpeg_thumbnail, also on a runtime of several
  * instances) on real media, checked against Debian's native ffmpeg/ffprobe: sizes, times on the
  * input's timeline, pixels, formats, errors, limits and cancellation. */
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <sys/wait.h>
 #include "engine_util.h"
 /* The implementation itself, so that the splitter's callbacks (static there) can be fed output
  * cut at every byte; the library's copy of these functions is then not linked in, and the
@@ -14,7 +16,13 @@ static afmpeg_fs *fs; /* the media, read-only for the jobs: nothing may be writt
 
 /* in.mp4: 3 s of testsrc2 320x240 at 25 fps (H.264, a keyframe every second) with AAC;
  * in.ts: the same streams copied into MPEG-TS, whose timeline starts at about 1.4 s;
- * audio.m4a: AAC only; garbage.bin: bytes that are no media. */
+ * audio.m4a: AAC only; garbage.bin: bytes that are no media.
+ * scenes.mp4: three scenes one after the other, 1 s of testsrc2, 1.2 s of a solid blue, 1 s of
+ * SMPTE bars (cuts at 1.0 and 2.2 s, a keyframe every second, so neither cut is on a keyframe
+ * of the GOP grid), and scenes.ts, the same in MPEG-TS.
+ * Anamorphic video, 720x576 H.264: wide.mp4 with SAR 64:45 set on the frames (setsar), aspect.mp4
+ * with -aspect 16:9 (the same SAR, set by the encoder and the muxer), pal43.mp4 with 16:15 (4:3);
+ * nosar.mkv: 320x240 FFV1 with no SAR at all (unknown, taken as square). */
 static int make_frames_media(void)
 {
     snprintf(media_dir, sizeof media_dir, "/tmp/afmpeg-frames-XXXXXX");
@@ -26,6 +34,25 @@ static int make_frames_media(void)
                 "-shortest in.mp4 && %s -i in.mp4 -c copy in.ts && %s -f lavfi "
                 "-i sine=duration=1 -c:a aac audio.m4a",
                 media_dir, ff, ff, ff);
+    if (rc)
+        return -1;
+    rc = sh("cd %s && %s -f lavfi -i testsrc2=size=320x240:rate=25:duration=1 "
+            "-f lavfi -i color=c=0x3060c0:size=320x240:rate=25:duration=1.2 "
+            "-f lavfi -i smptebars=size=320x240:rate=25:duration=1 "
+            "-filter_complex '[0][1][2]concat=n=3:v=1:a=0,format=yuv420p' -c:v libx264 -g 25 "
+            "scenes.mp4 && %s -i scenes.mp4 -c copy scenes.ts",
+            media_dir, ff, ff);
+    if (rc)
+        return -1;
+    rc = sh("cd %s && %s -f lavfi -i testsrc2=size=720x576:rate=25:duration=1 -vf setsar=64/45 "
+            "-c:v libx264 -pix_fmt yuv420p wide.mp4 && "
+            "%s -f lavfi -i testsrc2=size=720x576:rate=25:duration=1 -aspect 16:9 "
+            "-c:v libx264 -pix_fmt yuv420p aspect.mp4 && "
+            "%s -f lavfi -i testsrc2=size=720x576:rate=25:duration=1 -vf setsar=16/15 "
+            "-c:v libx264 -pix_fmt yuv420p pal43.mp4 && "
+            "%s -f lavfi -i testsrc2=size=320x240:rate=25:duration=0.2 -vf setsar=0 -c:v ffv1 "
+            "nosar.mkv",
+            media_dir, ff, ff, ff, ff);
     if (rc)
         return -1;
     /* deterministic noise (an LCG), so the test never depends on what /dev/urandom gave */
@@ -47,8 +74,9 @@ static int setup(void **state)
         return -1;
     if (afmpeg_fs_new_memory(&fs) != AFMPEG_OK)
         return -1;
-    const char *names[] = {"in.mp4", "in.ts", "audio.m4a", "garbage.bin"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *names[] = {"in.mp4",    "in.ts",     "audio.m4a",  "garbage.bin", "scenes.mp4",
+                           "scenes.ts", "wide.mp4",  "aspect.mp4", "pal43.mp4",   "nosar.mkv"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[512];
         size_t len;
         snprintf(path, sizeof path, "%s/%s", media_dir, names[i]);
@@ -187,6 +215,9 @@ static void test_options_init(void **state)
     assert_int_equal(b.height, 0);
     assert_true(b.start == 0 && b.every == 0);
     assert_int_equal(b.count, 0);
+    assert_int_equal(b.version, 2);
+    assert_true(b.scene == 0 && b.scene_min_interval == 0);
+    assert_int_equal(b.ignore_sar, 0);
     afmpeg_frame_list_free(NULL);
 }
 
@@ -531,6 +562,439 @@ static void test_thumbnail(void **state)
     afmpeg_frame_list_free(list);
 }
 
+/* ---- since 1.1: scene changes ------------------------------------------------------------ */
+
+/* Asserts the list's frame times, in order. */
+static void assert_times(const afmpeg_frame_list *list, const double *want, size_t n)
+{
+    if (list->count != n) {
+        for (size_t i = 0; i < list->count; i++)
+            fprintf(stderr, "frame %zu at %.6f\n", i, list->frames[i].time);
+        fail_msg("%zu frames, expected %zu", list->count, n);
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_time(list->frames[i].time, want[i]);
+}
+
+/* The frame times Debian's ffmpeg selects with select=gt(scene,T) over a whole file. */
+static size_t native_scene_times(const char *name, const char *threshold, double *times,
+                                 size_t max)
+{
+    char *out = sh_capture("cd %s && ffprobe -v error -f lavfi -i 'movie=%s,select=gt(scene\\,%s)'"
+                           " -show_entries frame=pts_time -of csv=p=0", media_dir, name,
+                           threshold);
+    assert_non_null(out);
+    size_t n = 0;
+    for (char *s = out; *s && n < max;) {
+        times[n++] = strtod(s, &s);
+        s += strspn(s, ",\n");
+    }
+    free(out);
+    return n;
+}
+
+/* The pixel at (x, y) of an RGB24 frame is within `tol` of r, g, b. */
+static int pixel_near(const afmpeg_frame *f, int x, int y, int r, int g, int b, int tol)
+{
+    const unsigned char *p = f->data + ((size_t)y * f->width + x) * 3;
+    return abs(p[0] - r) <= tol && abs(p[1] - g) <= tol && abs(p[2] - b) <= tol;
+}
+
+/* scenes.mp4 cuts at 1.0 s (testsrc2 to blue) and 2.2 s (to SMPTE bars): a threshold of 0.3
+ * takes the first frame and exactly the first frame of each new scene, the cuts Debian's ffmpeg
+ * finds with the same filter; the minimum interval, the count and the start narrow that. */
+static void test_scene(void **state)
+{
+    (void)state;
+    double native[8];
+    size_t n = native_scene_times("scenes.mp4", "0.3", native, 8);
+    assert_int_equal(n, 2);
+    assert_time(native[0], 1.0);
+    assert_time(native[1], 2.2);
+
+    afmpeg_frames_options fo = AFMPEG_FRAMES_OPTIONS_INIT;
+    fo.scene = 0.3;
+    fo.format = AFMPEG_IMAGE_RGB24;
+    afmpeg_frame_list *list = take("scenes.mp4", &fo);
+    assert_times(list, (double[]){0, 1.0, 2.2}, 3);
+    /* each frame is its scene's: testsrc2 is not one colour, then the blue, then the bars
+     * (their leftmost bar is 75% grey) */
+    const afmpeg_frame *f = list->frames;
+    assert_int_equal(f[0].width, 320);
+    assert_false(pixel_near(&f[0], 10, 10, 0x30, 0x60, 0xc0, 8) &&
+                 pixel_near(&f[0], 300, 200, 0x30, 0x60, 0xc0, 8));
+    for (int y = 0; y < 240; y += 20)
+        for (int x = 0; x < 320; x += 20)
+            assert_true(pixel_near(&f[1], x, y, 0x30, 0x60, 0xc0, 6));
+    assert_true(pixel_near(&f[2], 10, 10, 191, 191, 191, 8));
+    afmpeg_frame_list_free(list);
+
+    fo.format = AFMPEG_IMAGE_PNG;
+    /* at least 1.5 s apart: the cut at 1.0 is too close to the first frame */
+    fo.scene_min_interval = 1.5;
+    list = take("scenes.mp4", &fo);
+    assert_times(list, (double[]){0, 2.2}, 2);
+    afmpeg_frame_list_free(list);
+    /* exactly 1.0 s apart is far enough */
+    fo.scene_min_interval = 1.0;
+    list = take("scenes.mp4", &fo);
+    assert_times(list, (double[]){0, 1.0, 2.2}, 3);
+    afmpeg_frame_list_free(list);
+    fo.scene_min_interval = 0;
+
+    fo.count = 2;
+    list = take("scenes.mp4", &fo);
+    assert_times(list, (double[]){0, 1.0}, 2);
+    afmpeg_frame_list_free(list);
+    fo.count = 0;
+
+    /* from a start: the first frame from there on opens the first scene */
+    fo.start = 0.5;
+    list = take("scenes.mp4", &fo);
+    assert_times(list, (double[]){0.52, 1.0, 2.2}, 3);
+    afmpeg_frame_list_free(list);
+    fo.start = 1.0;
+    list = take("scenes.mp4", &fo);
+    assert_times(list, (double[]){1.0, 2.2}, 2);
+    afmpeg_frame_list_free(list);
+    fo.start = 1.5;
+    list = take("scenes.mp4", &fo);
+    assert_times(list, (double[]){1.52, 2.2}, 2);
+    afmpeg_frame_list_free(list);
+    fo.start = 0;
+
+    /* a threshold above both cuts' scores (about 0.5): the first frame alone */
+    fo.scene = 0.9;
+    list = take("scenes.mp4", &fo);
+    assert_times(list, (double[]){0}, 1);
+    afmpeg_frame_list_free(list);
+
+    /* on the MPEG-TS timeline: the same frames, at that file's times */
+    double times[100];
+    n = native_times("scenes.ts", times, 100);
+    assert_int_equal(n, 80);
+    fo.scene = 0.3;
+    list = take("scenes.ts", &fo);
+    assert_times(list, (double[]){times[0], times[25], times[55]}, 3);
+    afmpeg_frame_list_free(list);
+
+    /* a thumbnail ignores the selection, as it ignores start, every and count */
+    fo.scene = 5;
+    fo.scene_min_interval = -1;
+    afmpeg_frame_list_free(thumb("scenes.mp4", 0, &fo));
+}
+
+/* ---- since 1.1: square pixels ------------------------------------------------------------ */
+
+/* What Debian's ffprobe says an image's sample aspect ratio is ("1:1"; PNG's pHYs chunk, JPEG's
+ * density). */
+static void assert_square(const char *path)
+{
+    char *sar = sh_capture("ffprobe -v error -show_entries stream=sample_aspect_ratio -of csv=p=0 "
+                           "'%s'", path);
+    assert_non_null(sar);
+    sar[strcspn(sar, "\n")] = '\0';
+    assert_string_equal(sar, "1:1");
+    free(sar);
+}
+
+static void assert_size(const afmpeg_frame_list *list, int width, int height)
+{
+    assert_int_equal(list->count, 1);
+    if (list->frames[0].width != width || list->frames[0].height != height)
+        fail_msg("%dx%d, expected %dx%d", list->frames[0].width, list->frames[0].height, width,
+                 height);
+}
+
+/* Anamorphic 720x576 video comes out with square pixels: 64:45 (16:9) as 1024x576, 16:15 (4:3)
+ * as 768x576, a side given alone following the display aspect ratio, both given exactly as
+ * asked. ignore_sar, and a version 1 struct, keep 1.0's stored pixels. Square-pixel video and
+ * video with no SAR at all keep their size (the 320x240 tests above: bit-exact to native). */
+static void test_square_pixels(void **state)
+{
+    (void)state;
+    afmpeg_frame_list *list = take("wide.mp4", NULL);
+    assert_size(list, 1024, 576);
+    const char *path = save(&list->frames[0], "wide.png");
+    assert_probes_as(path, "png,1024,576");
+    assert_square(path);
+    afmpeg_frame_list_free(list);
+
+    /* the pixels: native ffmpeg's scale to 1024x576 (same swscale C code, -cpuflags 0) */
+    afmpeg_frames_options fo = AFMPEG_FRAMES_OPTIONS_INIT;
+    fo.format = AFMPEG_IMAGE_RGB24;
+    list = take("wide.mp4", &fo);
+    assert_size(list, 1024, 576);
+    size_t len;
+    unsigned char *ref = native(&len, "wide.rgb", "-cpuflags 0 -i wide.mp4 -frames:v 1 -vf "
+                                "scale=1024:576 -f rawvideo -pix_fmt rgb24");
+    assert_int_equal(len, list->frames[0].size);
+    assert_memory_equal(list->frames[0].data, ref, len);
+    free(ref);
+    afmpeg_frame_list_free(list);
+
+    fo.format = AFMPEG_IMAGE_PNG;
+    fo.width = 512;
+    list = take("wide.mp4", &fo);
+    assert_size(list, 512, 288);
+    assert_square(save(&list->frames[0], "wide-w512.png"));
+    afmpeg_frame_list_free(list);
+    fo.width = 0;
+    fo.height = 288;
+    list = take("wide.mp4", &fo);
+    assert_size(list, 512, 288);
+    afmpeg_frame_list_free(list);
+    /* 333 wide is 187.3 high, rounded: the image still says its pixels are square (scale alone
+     * would say 2992:2997) */
+    fo.width = 333;
+    fo.height = 0;
+    list = take("wide.mp4", &fo);
+    assert_size(list, 333, 187);
+    assert_square(save(&list->frames[0], "wide-w333.png"));
+    afmpeg_frame_list_free(list);
+    fo.width = 100;
+    fo.height = 100;
+    list = take("wide.mp4", &fo);
+    assert_size(list, 100, 100);
+    afmpeg_frame_list_free(list);
+
+    /* -aspect 16:9 says the same with the encoder's and the container's SAR */
+    fo.width = fo.height = 0;
+    list = take("aspect.mp4", &fo);
+    assert_size(list, 1024, 576);
+    afmpeg_frame_list_free(list);
+    /* 4:3 PAL: 768x576; 400 wide is 300 high */
+    list = take("pal43.mp4", &fo);
+    assert_size(list, 768, 576);
+    afmpeg_frame_list_free(list);
+    fo.width = 400;
+    list = take("pal43.mp4", &fo);
+    assert_size(list, 400, 300);
+    afmpeg_frame_list_free(list);
+    /* no SAR at all is square */
+    fo.width = 0;
+    list = take("nosar.mkv", &fo);
+    assert_size(list, 320, 240);
+    afmpeg_frame_list_free(list);
+
+    /* the stored pixels, as asked */
+    fo.ignore_sar = 1;
+    list = take("wide.mp4", &fo);
+    assert_size(list, 720, 576);
+    afmpeg_frame_list_free(list);
+    fo.width = 360;
+    list = take("wide.mp4", &fo);
+    assert_size(list, 360, 288);
+    afmpeg_frame_list_free(list);
+
+    /* A version 1 struct is read as 1.0 read it: the fields after count are not its own (here
+     * garbage that version 2 would refuse), and the size is of the stored pixels. */
+    afmpeg_frames_options v1 = AFMPEG_FRAMES_OPTIONS_INIT;
+    v1.version = 1;
+    v1.scene = NAN;
+    v1.scene_min_interval = -1;
+    v1.ignore_sar = 7;
+    list = take("wide.mp4", &v1);
+    assert_size(list, 720, 576);
+    afmpeg_frame_list_free(list);
+    v1.width = 360;
+    list = take("wide.mp4", &v1);
+    assert_size(list, 360, 288);
+    afmpeg_frame_list_free(list);
+    afmpeg_frame_list_free(thumb("wide.mp4", 0, &v1));
+
+    /* thumbnails too */
+    list = thumb("wide.mp4", 0, NULL);
+    assert_size(list, 1024, 576);
+    afmpeg_frame_list_free(list);
+    fo = (afmpeg_frames_options)AFMPEG_FRAMES_OPTIONS_INIT;
+    fo.format = AFMPEG_IMAGE_JPEG;
+    fo.width = 320;
+    list = thumb("aspect.mp4", 0.5, &fo);
+    assert_size(list, 320, 180);
+    path = save(&list->frames[0], "aspect-thumb.jpg");
+    assert_probes_as(path, "mjpeg,320,180");
+    assert_square(path);
+    afmpeg_frame_list_free(list);
+}
+
+/* ---- since 1.1: WebP --------------------------------------------------------------------- */
+
+static int module_has_libwebp(void)
+{
+    const afmpeg_module_info *info;
+    assert_int_equal(afmpeg_module_info_get(rt, &info), AFMPEG_OK);
+    for (const char *const *e = info->encoders; *e; e++)
+        if (!strcmp(*e, "libwebp"))
+            return 1;
+    return 0;
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* WebP frames and thumbnails: RIFF files of the frames' size, read back by Debian's ffmpeg
+ * close to the video's frames, smaller than the JPEGs. Without libwebp in the module, both
+ * calls fail with AFMPEG_ENOTSUP before any frame is decoded, and the rest is skipped. */
+static void test_webp(void **state)
+{
+    (void)state;
+    afmpeg_frames_options fo = AFMPEG_FRAMES_OPTIONS_INIT;
+    fo.format = AFMPEG_IMAGE_WEBP;
+    fo.count = 3;
+    if (!module_has_libwebp()) {
+        afmpeg_frame_list *list = (afmpeg_frame_list *)1;
+        assert_int_equal(afmpeg_frames(rt, fs, "in.mp4", &fo, NULL, &list), AFMPEG_ENOTSUP);
+        assert_null(list);
+        assert_no_function_name(afmpeg_last_error());
+        assert_contains(afmpeg_last_error(), "libwebp");
+        list = (afmpeg_frame_list *)1;
+        assert_int_equal(afmpeg_thumbnail(rt, fs, "in.mp4", 0, &fo, NULL, &list),
+                         AFMPEG_ENOTSUP);
+        assert_null(list);
+        assert_contains(afmpeg_last_error(), "libwebp");
+        fprintf(stderr, "skipped: the module has no libwebp encoder; WebP images are not "
+                "tested past the error\n");
+        skip();
+    }
+    afmpeg_frame_list *list = take("in.mp4", &fo);
+    assert_int_equal(list->count, 3);
+    for (size_t i = 0; i < 3; i++) {
+        const afmpeg_frame *f = &list->frames[i];
+        assert_int_equal(f->format, AFMPEG_IMAGE_WEBP);
+        assert_int_equal(f->width, 320);
+        assert_int_equal(f->height, 240);
+        assert_time(f->time, 0.04 * i);
+        assert_memory_equal(f->data, "RIFF", 4);
+        assert_memory_equal(f->data + 8, "WEBP", 4);
+        assert_int_equal(f->size, le32(f->data + 4) + 8);
+    }
+    const char *path = save(&list->frames[1], "second.webp");
+    assert_probes_as(path, "webp,320,240");
+    size_t a_len, b_len;
+    unsigned char *a = native(&a_len, "second-webp.rgb", "-i second.webp -f rawvideo -pix_fmt "
+                              "rgb24");
+    unsigned char *b = native(&b_len, "second-ref.rgb", "-i in.mp4 -vf 'select=eq(n\\,1)' "
+                              "-frames:v 1 -f rawvideo -pix_fmt rgb24");
+    assert_int_equal(a_len, b_len);
+    double sum = 0;
+    for (size_t i = 0; i < a_len; i++)
+        sum += abs((int)a[i] - (int)b[i]);
+    fprintf(stderr, "WebP (quality %s) mean absolute error: %.2f levels, %zu bytes\n",
+            WEBP_QUALITY, sum / a_len, list->frames[1].size);
+    assert_true(sum / a_len < 6);
+    free(a);
+    free(b);
+    afmpeg_frames_options jo = fo;
+    jo.format = AFMPEG_IMAGE_JPEG;
+    afmpeg_frame_list *jpeg = take("in.mp4", &jo);
+    assert_true(list->frames[1].size < jpeg->frames[1].size);
+    afmpeg_frame_list_free(jpeg);
+    afmpeg_frame_list_free(list);
+
+    /* a scaled thumbnail, and an anamorphic frame with square pixels */
+    fo.width = 160;
+    list = thumb("in.mp4", 1, &fo);
+    assert_probes_as(save(&list->frames[0], "thumb.webp"), "webp,160,120");
+    afmpeg_frame_list_free(list);
+    fo.width = 0;
+    fo.count = 1;
+    list = take("wide.mp4", &fo);
+    assert_size(list, 1024, 576);
+    assert_probes_as(save(&list->frames[0], "wide.webp"), "webp,1024,576");
+    afmpeg_frame_list_free(list);
+}
+
+/* Runs the argv build_argv makes for `p` with Debian's ffmpeg (FFmpeg 5.1 as in the module,
+ * with libwebp) on the host's copy of the file, and feeds what it wrote to stderr, then to
+ * stdout, to `c` as a guest job's output would be. */
+static void run_native_plan(const plan *p, collector *c)
+{
+    char input[600], seek[40], graph[1024], frames[16], out_path[600], err_path[600];
+    snprintf(input, sizeof input, "%s/%s", media_dir, p->path);
+    snprintf(out_path, sizeof out_path, "%s/native-plan.out", media_dir);
+    snprintf(err_path, sizeof err_path, "%s/native-plan.err", media_dir);
+    const char *argv[48];
+    assert_int_equal(build_argv(p, argv, input, seek, graph, sizeof graph, frames), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+            _exit(127);
+        execvp("ffmpeg", (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    size_t len = 0;
+    void *err = read_host_file(err_path, &len);
+    assert_non_null(err);
+    assert_int_equal(on_stderr(err, len, c), 0);
+    afm_lines_flush(&c->lines);
+    free(err);
+    void *out = read_host_file(out_path, &len);
+    assert_non_null(out);
+    assert_int_equal(on_stdout(out, len, c), 0);
+    free(out);
+    assert_int_equal(c->fail, 0);
+    assert_int_equal(c->cur, c->len); /* whole images only */
+}
+
+/* The WebP job as the library builds it (build_argv), run by Debian's ffmpeg, whose libwebp the
+ * module lacks for now: the encoder's options are taken, and the output splits into the
+ * images showinfo describes, of the sizes asked for. */
+static void test_webp_argv_native(void **state)
+{
+    (void)state;
+    plan p = {"in.mp4", AFMPEG_FRAMES_OPTIONS_INIT, 0, 0, 0, 0};
+    p.fo.format = AFMPEG_IMAGE_WEBP;
+    p.fo.count = 3;
+    collector c;
+    collector_init(&c, AFMPEG_IMAGE_WEBP, 0);
+    run_native_plan(&p, &c);
+    assert_int_equal(c.image_count, 3);
+    assert_true(c.show_count >= 3); /* the graph may show a frame more than is encoded */
+    for (size_t i = 0; i < 3; i++) {
+        assert_time(c.shows[i].time, 0.04 * i);
+        assert_int_equal(c.shows[i].width, 320);
+        const unsigned char *img = c.data + c.images[i].offset;
+        assert_memory_equal(img + 8, "WEBPVP8 ", 8); /* lossy */
+        afmpeg_frame f = {0, 320, 240, AFMPEG_IMAGE_WEBP, c.images[i].size, img};
+        assert_probes_as(save(&f, "native-plan.webp"), "webp,320,240");
+    }
+    collector_free(&c);
+
+    /* anamorphic, square pixels, from a start: one frame of 1024x576 */
+    p.path = "wide.mp4";
+    p.fo.count = 1;
+    p.from = p.seek = 0.5;
+    collector_init(&c, AFMPEG_IMAGE_WEBP, 0);
+    run_native_plan(&p, &c);
+    assert_int_equal(c.image_count, 1);
+    assert_time(c.shows[0].time, 0.52);
+    afmpeg_frame f = {0, 1024, 576, AFMPEG_IMAGE_WEBP, c.images[0].size, c.data};
+    assert_probes_as(save(&f, "native-plan.webp"), "webp,1024,576");
+    collector_free(&c);
+
+    /* a thumbnail 160 wide */
+    plan t = {"in.mp4", AFMPEG_FRAMES_OPTIONS_INIT, 1, 1, 0, 1};
+    t.fo.format = AFMPEG_IMAGE_WEBP;
+    t.fo.width = 160;
+    collector_init(&c, AFMPEG_IMAGE_WEBP, 0);
+    run_native_plan(&t, &c);
+    assert_int_equal(c.image_count, 1);
+    assert_true(c.shows[0].time >= 1.0);
+    f = (afmpeg_frame){0, 160, 120, AFMPEG_IMAGE_WEBP, c.images[0].size, c.data};
+    assert_probes_as(save(&f, "native-plan.webp"), "webp,160,120");
+    collector_free(&c);
+}
+
 static void test_media_errors(void **state)
 {
     (void)state;
@@ -646,6 +1110,29 @@ static void test_bad_options(void **state)
     fo.every = 0;
     fo.count = 4000000000u;
     check_bad(&fo, "count");
+    /* since 1.1 */
+    fo = (afmpeg_frames_options)AFMPEG_FRAMES_OPTIONS_INIT;
+    double bad_scene[] = {-0.1, 1, 1.5, NAN, INFINITY};
+    for (size_t i = 0; i < sizeof bad_scene / sizeof bad_scene[0]; i++) {
+        fo.scene = bad_scene[i];
+        check_bad(&fo, "scene");
+    }
+    fo.scene = 0.3;
+    fo.every = 1;
+    check_bad(&fo, "scene and every cannot be used together");
+    fo.every = 0;
+    fo.scene_min_interval = -1;
+    check_bad(&fo, "scene_min_interval");
+    fo.scene_min_interval = NAN;
+    check_bad(&fo, "scene_min_interval");
+    fo.scene = 0;
+    fo.scene_min_interval = 1;
+    check_bad(&fo, "scene_min_interval 1 needs scene");
+    fo = (afmpeg_frames_options)AFMPEG_FRAMES_OPTIONS_INIT;
+    fo.ignore_sar = 2;
+    check_bad(&fo, "ignore_sar");
+    fo.ignore_sar = -1;
+    check_bad(&fo, "ignore_sar");
 
     afmpeg_frame_list *list = (afmpeg_frame_list *)1;
     assert_int_equal(afmpeg_thumbnail(rt, fs, "in.mp4", -1, NULL, NULL, &list), AFMPEG_EINVAL);
@@ -656,6 +1143,10 @@ static void test_bad_options(void **state)
     fo.height = -3;
     assert_int_equal(afmpeg_thumbnail(rt, fs, "in.mp4", 0, &fo, NULL, &list), AFMPEG_EINVAL);
     assert_contains(afmpeg_last_error(), "height");
+    fo.height = 0;
+    fo.ignore_sar = 3;
+    assert_int_equal(afmpeg_thumbnail(rt, fs, "in.mp4", 0, &fo, NULL, &list), AFMPEG_EINVAL);
+    assert_contains(afmpeg_last_error(), "ignore_sar");
 
     /* the call's own arguments */
     assert_int_equal(afmpeg_frames(rt, fs, "in.mp4", NULL, NULL, NULL), AFMPEG_EINVAL);
@@ -964,6 +1455,34 @@ static void test_splitter(void **state)
         afmpeg_frame_list_free(list);
     }
 
+    /* WebP, from Debian's ffmpeg (libwebp, as the module's would write them): three files made
+     * one by one, so their lengths say where each ends, written one after the other */
+    assert_int_equal(sh("cd %s && for t in 0 1 2; do ffmpeg -nostdin -v error -y -ss $t "
+                        "-i in.mp4 -frames:v 1 -c:v libwebp -f image2pipe split-$t.webp || "
+                        "exit 1; done", media_dir), 0);
+    {
+        unsigned char *all = NULL;
+        size_t len = 0, ends[3];
+        for (int t = 0; t < 3; t++) {
+            char path[600];
+            size_t n = 0;
+            snprintf(path, sizeof path, "%s/split-%d.webp", media_dir, t);
+            unsigned char *one = read_host_file(path, &n);
+            assert_non_null(one);
+            assert_memory_equal(one, "RIFF", 4);
+            all = realloc(all, len + n);
+            assert_non_null(all);
+            memcpy(all + len, one, n);
+            len += n;
+            ends[t] = len;
+            free(one);
+        }
+        for (size_t step = 1; step <= 13; step++)
+            check_split(AFMPEG_IMAGE_WEBP, all, len, ends, 3, step);
+        check_split(AFMPEG_IMAGE_WEBP, all, len, ends, 3, 4096);
+        free(all);
+    }
+
     /* not an image: the output is refused and the job would stop */
     collector c;
     collector_init(&c, AFMPEG_IMAGE_JPEG, 0);
@@ -973,6 +1492,22 @@ static void test_splitter(void **state)
     collector_init(&c, AFMPEG_IMAGE_PNG, 0);
     assert_int_not_equal(on_stdout(odd_jpeg, sizeof odd_jpeg, &c), 0);
     assert_int_equal(c.fail, AFMPEG_ERROR);
+    collector_free(&c);
+    /* a RIFF file that is not WebP (a WAV), one too short to hold a chunk, and one whose size
+     * says it is over the limit (refused at once, before its bytes arrive) */
+    collector_init(&c, AFMPEG_IMAGE_WEBP, 0);
+    assert_int_not_equal(on_stdout("RIFF\x24\0\0\0WAVEfmt ", 16, &c), 0);
+    assert_int_equal(c.fail, AFMPEG_ERROR);
+    assert_contains(c.fail_msg, "not a WebP image");
+    collector_free(&c);
+    collector_init(&c, AFMPEG_IMAGE_WEBP, 0);
+    assert_int_not_equal(on_stdout("RIFF\x04\0\0\0WEBP", 12, &c), 0);
+    assert_int_equal(c.fail, AFMPEG_ERROR);
+    collector_free(&c);
+    collector_init(&c, AFMPEG_IMAGE_WEBP, 0);
+    assert_int_not_equal(on_stdout("RIFF\xf0\xff\xff\x7fWEBPVP8 ", 16, &c), 0);
+    assert_int_equal(c.fail, AFMPEG_ELIMIT);
+    assert_contains(c.fail_msg, "over 256 MiB");
     collector_free(&c);
 }
 
@@ -1051,6 +1586,10 @@ int main(void)
         cmocka_unit_test(test_mpegts_timeline),
         cmocka_unit_test(test_start_past_end),
         cmocka_unit_test(test_thumbnail),
+        cmocka_unit_test(test_scene),
+        cmocka_unit_test(test_square_pixels),
+        cmocka_unit_test(test_webp),
+        cmocka_unit_test(test_webp_argv_native),
         cmocka_unit_test(test_media_errors),
         cmocka_unit_test(test_odd_names),
         cmocka_unit_test(test_bad_options),
