@@ -403,6 +403,24 @@ static void test_scale(void **state)
     afmpeg_frame_list_free(list);
 }
 
+/* The mean absolute error, in RGB levels, of the image FILE (saved in the media directory)
+ * against frame 1 of in.mp4, both decoded by Debian's ffmpeg. */
+static double error_against_frame1(const char *file)
+{
+    char args[256];
+    size_t a_len, b_len;
+    snprintf(args, sizeof args, "-i %s -f rawvideo -pix_fmt rgb24", file);
+    unsigned char *a = native(&a_len, "decoded.rgb", args);
+    unsigned char *b = native(&b_len, "frame1.rgb", "-i in.mp4 -vf 'select=eq(n\\,1)' "
+                              "-frames:v 1 -f rawvideo -pix_fmt rgb24");
+    assert_int_equal(a_len, b_len);
+    double sum = 0;
+    for (size_t i = 0; i < a_len; i++)
+        sum += abs((int)a[i] - (int)b[i]);
+    free(a);
+    free(b);
+    return sum / a_len;
+}
 static void test_jpeg(void **state)
 {
     (void)state;
@@ -422,19 +440,9 @@ static void test_jpeg(void **state)
     const char *path = save(&list->frames[1], "second.jpg");
     assert_probes_as(path, "mjpeg,320,240");
     /* it decodes close to the video's frame (JPEG is lossy: mean error small) */
-    size_t a_len, b_len;
-    unsigned char *a = native(&a_len, "second-jpg.rgb", "-i second.jpg -f rawvideo -pix_fmt "
-                              "rgb24");
-    unsigned char *b = native(&b_len, "second-ref.rgb", "-i in.mp4 -vf 'select=eq(n\\,1)' "
-                              "-frames:v 1 -f rawvideo -pix_fmt rgb24");
-    assert_int_equal(a_len, b_len);
-    double sum = 0;
-    for (size_t i = 0; i < a_len; i++)
-        sum += abs((int)a[i] - (int)b[i]);
-    fprintf(stderr, "JPEG (q 2) mean absolute error: %.2f levels\n", sum / a_len);
-    assert_true(sum / a_len < 6);
-    free(a);
-    free(b);
+    double err = error_against_frame1("second.jpg");
+    fprintf(stderr, "JPEG (q 2) mean absolute error: %.2f levels\n", err);
+    assert_true(err < 6);
     afmpeg_frame_list_free(list);
 }
 
@@ -706,6 +714,14 @@ static void assert_size(const afmpeg_frame_list *list, int width, int height)
                  height);
 }
 
+/* One frame of `path` taken with `fo` is width x height. */
+static void check_size(const char *path, const afmpeg_frames_options *fo, int width, int height)
+{
+    afmpeg_frame_list *list = take(path, fo);
+    assert_size(list, width, height);
+    afmpeg_frame_list_free(list);
+}
+
 /* Anamorphic 720x576 video comes out with square pixels: 64:45 (16:9) as 1024x576, 16:15 (4:3)
  * as 768x576, a side given alone following the display aspect ratio, both given exactly as
  * asked. ignore_sar, and a version 1 struct, keep 1.0's stored pixels. Square-pixel video and
@@ -741,9 +757,7 @@ static void test_square_pixels(void **state)
     afmpeg_frame_list_free(list);
     fo.width = 0;
     fo.height = 288;
-    list = take("wide.mp4", &fo);
-    assert_size(list, 512, 288);
-    afmpeg_frame_list_free(list);
+    check_size("wide.mp4", &fo, 512, 288);
     /* 333 wide is 187.3 high, rounded: the image still says its pixels are square (scale alone
      * would say 2992:2997) */
     fo.width = 333;
@@ -754,38 +768,24 @@ static void test_square_pixels(void **state)
     afmpeg_frame_list_free(list);
     fo.width = 100;
     fo.height = 100;
-    list = take("wide.mp4", &fo);
-    assert_size(list, 100, 100);
-    afmpeg_frame_list_free(list);
+    check_size("wide.mp4", &fo, 100, 100);
 
     /* -aspect 16:9 says the same with the encoder's and the container's SAR */
     fo.width = fo.height = 0;
-    list = take("aspect.mp4", &fo);
-    assert_size(list, 1024, 576);
-    afmpeg_frame_list_free(list);
+    check_size("aspect.mp4", &fo, 1024, 576);
     /* 4:3 PAL: 768x576; 400 wide is 300 high */
-    list = take("pal43.mp4", &fo);
-    assert_size(list, 768, 576);
-    afmpeg_frame_list_free(list);
+    check_size("pal43.mp4", &fo, 768, 576);
     fo.width = 400;
-    list = take("pal43.mp4", &fo);
-    assert_size(list, 400, 300);
-    afmpeg_frame_list_free(list);
+    check_size("pal43.mp4", &fo, 400, 300);
     /* no SAR at all is square */
     fo.width = 0;
-    list = take("nosar.mkv", &fo);
-    assert_size(list, 320, 240);
-    afmpeg_frame_list_free(list);
+    check_size("nosar.mkv", &fo, 320, 240);
 
     /* the stored pixels, as asked */
     fo.ignore_sar = 1;
-    list = take("wide.mp4", &fo);
-    assert_size(list, 720, 576);
-    afmpeg_frame_list_free(list);
+    check_size("wide.mp4", &fo, 720, 576);
     fo.width = 360;
-    list = take("wide.mp4", &fo);
-    assert_size(list, 360, 288);
-    afmpeg_frame_list_free(list);
+    check_size("wide.mp4", &fo, 360, 288);
 
     /* A version 1 struct is read as 1.0 read it: the fields after count are not its own (here
      * garbage that version 2 would refuse), and the size is of the stored pixels. */
@@ -794,13 +794,9 @@ static void test_square_pixels(void **state)
     v1.scene = NAN;
     v1.scene_min_interval = -1;
     v1.ignore_sar = 7;
-    list = take("wide.mp4", &v1);
-    assert_size(list, 720, 576);
-    afmpeg_frame_list_free(list);
+    check_size("wide.mp4", &v1, 720, 576);
     v1.width = 360;
-    list = take("wide.mp4", &v1);
-    assert_size(list, 360, 288);
-    afmpeg_frame_list_free(list);
+    check_size("wide.mp4", &v1, 360, 288);
     afmpeg_frame_list_free(thumb("wide.mp4", 0, &v1));
 
     /* thumbnails too */
@@ -873,20 +869,10 @@ static void test_webp(void **state)
     }
     const char *path = save(&list->frames[1], "second.webp");
     assert_probes_as(path, "webp,320,240");
-    size_t a_len, b_len;
-    unsigned char *a = native(&a_len, "second-webp.rgb", "-i second.webp -f rawvideo -pix_fmt "
-                              "rgb24");
-    unsigned char *b = native(&b_len, "second-ref.rgb", "-i in.mp4 -vf 'select=eq(n\\,1)' "
-                              "-frames:v 1 -f rawvideo -pix_fmt rgb24");
-    assert_int_equal(a_len, b_len);
-    double sum = 0;
-    for (size_t i = 0; i < a_len; i++)
-        sum += abs((int)a[i] - (int)b[i]);
+    double err = error_against_frame1("second.webp");
     fprintf(stderr, "WebP (quality %s) mean absolute error: %.2f levels, %zu bytes\n",
-            WEBP_QUALITY, sum / a_len, list->frames[1].size);
-    assert_true(sum / a_len < 6);
-    free(a);
-    free(b);
+            WEBP_QUALITY, err, list->frames[1].size);
+    assert_true(err < 6);
     afmpeg_frames_options jo = fo;
     jo.format = AFMPEG_IMAGE_JPEG;
     afmpeg_frame_list *jpeg = take("in.mp4", &jo);
