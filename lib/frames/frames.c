@@ -656,39 +656,33 @@ static int build_argv(const plan *p, const char **argv, const char *input, char 
         argv[n++] = "-frames:v";
         argv[n++] = frames;
     }
+    /* images: one encoded file after another through image2pipe, with the encoder's option;
+     * raw pixels: rawvideo in the asked layout */
+    const char *format = "image2pipe", *codec, *opt, *val;
     switch (p->fo.format) {
     case AFMPEG_IMAGE_PNG:
-        argv[n++] = "-f";
-        argv[n++] = "image2pipe";
-        argv[n++] = "-c:v";
-        argv[n++] = "png";
+        codec = "png", opt = NULL, val = NULL;
         break;
     case AFMPEG_IMAGE_JPEG:
-        argv[n++] = "-f";
-        argv[n++] = "image2pipe";
-        argv[n++] = "-c:v";
-        argv[n++] = "mjpeg";
-        argv[n++] = "-q:v";
-        argv[n++] = JPEG_QSCALE;
+        codec = "mjpeg", opt = "-q:v", val = JPEG_QSCALE;
         break;
     case AFMPEG_IMAGE_WEBP:
         /* libwebp writes each frame as a complete still WebP file (libwebp_anim would make
          * one animation) */
-        argv[n++] = "-f";
-        argv[n++] = "image2pipe";
-        argv[n++] = "-c:v";
-        argv[n++] = "libwebp";
-        argv[n++] = "-quality";
-        argv[n++] = WEBP_QUALITY;
+        codec = "libwebp", opt = "-quality", val = WEBP_QUALITY;
         break;
     default:
-        argv[n++] = "-f";
-        argv[n++] = "rawvideo";
-        argv[n++] = "-c:v";
-        argv[n++] = "rawvideo";
-        argv[n++] = "-pix_fmt";
-        argv[n++] = p->fo.format == AFMPEG_IMAGE_RGB24 ? "rgb24" : "rgba";
+        format = codec = "rawvideo", opt = "-pix_fmt";
+        val = p->fo.format == AFMPEG_IMAGE_RGB24 ? "rgb24" : "rgba";
         break;
+    }
+    argv[n++] = "-f";
+    argv[n++] = format;
+    argv[n++] = "-c:v";
+    argv[n++] = codec;
+    if (opt) {
+        argv[n++] = opt;
+        argv[n++] = val;
     }
     argv[n++] = "pipe:1";
     argv[n] = NULL;

@@ -584,6 +584,15 @@ static void assert_times(const afmpeg_frame_list *list, const double *want, size
         assert_time(list->frames[i].time, want[i]);
 }
 
+/* The frames of `path` taken with `fo` are at `times` (n of them), as assert_times checks. */
+static void check_times(const char *path, const afmpeg_frames_options *fo, const double *times,
+                        size_t n)
+{
+    afmpeg_frame_list *list = take(path, fo);
+    assert_times(list, times, n);
+    afmpeg_frame_list_free(list);
+}
+
 /* The frame times Debian's ffmpeg selects with select=gt(scene,T) over a whole file. */
 static size_t native_scene_times(const char *name, const char *threshold, double *times,
                                  size_t max)
@@ -640,51 +649,35 @@ static void test_scene(void **state)
     fo.format = AFMPEG_IMAGE_PNG;
     /* at least 1.5 s apart: the cut at 1.0 is too close to the first frame */
     fo.scene_min_interval = 1.5;
-    list = take("scenes.mp4", &fo);
-    assert_times(list, (double[]){0, 2.2}, 2);
-    afmpeg_frame_list_free(list);
+    check_times("scenes.mp4", &fo, (double[]){0, 2.2}, 2);
     /* exactly 1.0 s apart is far enough */
     fo.scene_min_interval = 1.0;
-    list = take("scenes.mp4", &fo);
-    assert_times(list, (double[]){0, 1.0, 2.2}, 3);
-    afmpeg_frame_list_free(list);
+    check_times("scenes.mp4", &fo, (double[]){0, 1.0, 2.2}, 3);
     fo.scene_min_interval = 0;
 
     fo.count = 2;
-    list = take("scenes.mp4", &fo);
-    assert_times(list, (double[]){0, 1.0}, 2);
-    afmpeg_frame_list_free(list);
+    check_times("scenes.mp4", &fo, (double[]){0, 1.0}, 2);
     fo.count = 0;
 
     /* from a start: the first frame from there on opens the first scene */
     fo.start = 0.5;
-    list = take("scenes.mp4", &fo);
-    assert_times(list, (double[]){0.52, 1.0, 2.2}, 3);
-    afmpeg_frame_list_free(list);
+    check_times("scenes.mp4", &fo, (double[]){0.52, 1.0, 2.2}, 3);
     fo.start = 1.0;
-    list = take("scenes.mp4", &fo);
-    assert_times(list, (double[]){1.0, 2.2}, 2);
-    afmpeg_frame_list_free(list);
+    check_times("scenes.mp4", &fo, (double[]){1.0, 2.2}, 2);
     fo.start = 1.5;
-    list = take("scenes.mp4", &fo);
-    assert_times(list, (double[]){1.52, 2.2}, 2);
-    afmpeg_frame_list_free(list);
+    check_times("scenes.mp4", &fo, (double[]){1.52, 2.2}, 2);
     fo.start = 0;
 
     /* a threshold above both cuts' scores (about 0.5): the first frame alone */
     fo.scene = 0.9;
-    list = take("scenes.mp4", &fo);
-    assert_times(list, (double[]){0}, 1);
-    afmpeg_frame_list_free(list);
+    check_times("scenes.mp4", &fo, (double[]){0}, 1);
 
     /* on the MPEG-TS timeline: the same frames, at that file's times */
     double times[100];
     n = native_times("scenes.ts", times, 100);
     assert_int_equal(n, 80);
     fo.scene = 0.3;
-    list = take("scenes.ts", &fo);
-    assert_times(list, (double[]){times[0], times[25], times[55]}, 3);
-    afmpeg_frame_list_free(list);
+    check_times("scenes.ts", &fo, (double[]){times[0], times[25], times[55]}, 3);
 
     /* a thumbnail ignores the selection, as it ignores start, every and count */
     fo.scene = 5;
