@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 CACHE=${AFMPEG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/afmpeg}
-key=$( { cat "$here/make.sh"; dpkg-query -W -f='${Version}' ffmpeg; } | sha256sum | cut -c1-16)
+key=$( { cat "$here/make.sh" "$here/amrenc.c"; dpkg-query -W -f='${Version}' ffmpeg; } | sha256sum | cut -c1-16)
 corpus=$CACHE/corpus-$key
 if [ ! -f "$corpus/corpus.tsv" ]; then
     echo "corpus: making $corpus" >&2

@@ -9,6 +9,7 @@
 #     probe        probed only: FFmpeg 5.1 cannot decode it natively either
 # An encoder Debian's ffmpeg lacks skips its line (said on stderr, and the tests then see no file).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 dir=${1:?usage: make.sh DIR}
 mkdir -p "$dir"; cd "$dir"
 : > corpus.tsv.new
@@ -114,6 +115,25 @@ mk nellymoser.flv   pcm:1e-6 "Nellymoser in FLV" nellymoser -- $A8 -c:a nellymos
 mk real_144.rm      exact "RealAudio 1.0 (14.4) in RealMedia" real_144 -- $A8 -c:a real_144
 mk aptx.aptx        exact "aptX" aptx -- $A48 -c:a aptx
 mk sbc.sbc          exact "SBC" sbc -- $A48 -c:a sbc
+# AMR: Debian's ffmpeg has no AMR encoder; amrenc.c uses Debian's opencore-amrnb and vo-amrwbenc.
+# amr NAME CHECK WHAT nb|wb MODE RATE [FORMAT]: encode a 1 s sine, remuxed by ffmpeg if FORMAT.
+amr() {
+    local name=$1 check=$2 what=$3 band=$4 mode=$5 rate=$6 fmt=${7:-}
+    if ! gcc -O2 -Wall -o amrenc "$here/amrenc.c" -lopencore-amrnb -lvo-amrwbenc 2> make.err; then
+        cat make.err >&2; echo "corpus: cannot build amrenc (scripts/install-deps.sh): $name skipped" >&2
+        return 0
+    fi
+    $ff -f lavfi -i "sine=frequency=440:sample_rate=$rate:duration=1,volume=0.5" -f s16le -ac 1 - |
+        ./amrenc "$band" "$mode" > "amr.tmp" ||
+        { echo "corpus: making $name failed" >&2; exit 1; }
+    if [ -n "$fmt" ]; then $ff -i amr.tmp -c copy -f "$fmt" "$name" || exit 1
+    else mv amr.tmp "$name"; fi
+    rm -f amr.tmp amrenc
+    printf '%s\t%s\t%s\n' "$name" "$check" "$what" >> corpus.tsv.new
+}
+amr amr_nb.amr      pcm:1e-6 "AMR-NB 12.2 kbit/s" nb 7 8000
+amr amr_nb.3gp      pcm:1e-6 "AMR-NB 4.75 kbit/s in 3GP" nb 0 8000 3gp
+amr amr_wb.awb      pcm:1e-6 "AMR-WB 23.85 kbit/s" wb 8 16000
 mk roq_dpcm.roq     exact "id RoQ DPCM" roq_dpcm -- -f lavfi -i sine=frequency=440:sample_rate=22050:duration=1 -c:a roq_dpcm -f roq
 for adpcm in adpcm_ms adpcm_ima_wav adpcm_yamaha g722 g726; do
     mk "$adpcm.wav" exact "${adpcm^^} in WAV" "$adpcm" -- $A8 -c:a "$adpcm"
