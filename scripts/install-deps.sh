@@ -19,10 +19,12 @@ PKGS_MODULE="clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-
 # packages of the guest libraries (Debian's builds of the same sources) are what the native no-asm
 # builds beside the module link (tests/fate/tree.sh, bench/native-noasm.sh); Debian's AMR encoder
 # libraries make the corpus's AMR files (tests/corpus/amrenc.c: its ffmpeg has no AMR encoder);
-# musl's libm is the guest's, which the corpus test gives native ffmpeg (tests/corpus/guestlibm.c).
+# musl's libm is the guest's, which the corpus test gives native ffmpeg (tests/corpus/guestlibm.c);
+# libtiff-tools' tiffcp makes the corpus's LZMA-compressed TIFF (FFmpeg's encoder cannot).
 PKGS_TEST="ffmpeg g++ libcmocka-dev valgrind libclang-rt-19-dev
   libvorbis-dev libopus-dev libmp3lame-dev libwebp-dev libdav1d-dev libvpx-dev libfreetype-dev
-  libfribidi-dev libass-dev libopencore-amrnb-dev libvo-amrwbenc-dev musl"
+  libfribidi-dev libass-dev libbz2-dev liblzma-dev libopencore-amrnb-dev libvo-amrwbenc-dev musl
+  libtiff-tools"
 # jansson: the JSON parser for ffprobe's output (probe) and the CLI's --json (docs/dependencies.md).
 PKGS_LIB="libjansson-dev"
 # scdoc builds the man pages afmpeg(1) and afmpeg(3) from docs/man/*.scd; man-db renders them in

@@ -87,6 +87,17 @@ for img in png:png bmp:bmp tiff:tiff gif:gif jpeg2000.j2k:jpeg2000 jp2:libopenjp
     extra=; case $enc in xbm) extra="-pix_fmt monow";; exr) extra="-pix_fmt gbrpf32le";; esac
     mk "still.$ext" exact "$enc still" "$enc" -- $ST -c:v "$enc" $extra
 done
+# TIFF with LZMA compression (the tiff decoder's liblzma): FFmpeg's tiff encoder has none, so
+# Debian's libtiff (tiffcp) recompresses one of its images.
+if command -v tiffcp > /dev/null; then
+    $ff $ST -c:v tiff -pix_fmt rgb24 -compression_algo raw lzma.tmp.tiff &&
+        tiffcp -c lzma lzma.tmp.tiff still_lzma.tiff ||
+        { echo "corpus: making still_lzma.tiff failed" >&2; exit 1; }
+    rm -f lzma.tmp.tiff
+    printf '%s\t%s\t%s\n' still_lzma.tiff exact "TIFF, LZMA-compressed (tiffcp)" >> corpus.tsv.new
+else
+    echo "corpus: no tiffcp (libtiff-tools): still_lzma.tiff skipped" >&2
+fi
 mk anim.gif         exact "animated GIF" gif -- -f lavfi -i testsrc2=size=96x64:rate=10:duration=1 -c:v gif
 mk anim.apng        exact "animated PNG" apng -- -f lavfi -i testsrc2=size=96x64:rate=10:duration=1 -c:v apng -f apng
 mk anim.webp        probe "animated WebP (FFmpeg 5.1 has no animated WebP decoder)" libwebp_anim -- -f lavfi -i testsrc2=size=96x64:rate=10:duration=1 -c:v libwebp_anim -loop 0
