@@ -38,13 +38,16 @@ endif
 WABT    := $(BUILD)/wabt
 AFM_CFLAGS := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden \
               -Iinclude -Ilib -I$(BUILD)/module -I$(WABT)/include $(SANFLAGS)
-# jansson parses ffprobe's JSON (see docs/dependencies.md).
-LDLIBS  := -ljansson -lpthread -lm
+# jansson parses ffprobe's JSON; libcrypto hashes modules (see docs/dependencies.md); libdl loads
+# compiled modules.
+LDLIBS  := -ljansson -lcrypto -ldl -lpthread -lm
 
 # Host library areas. lib/rt and lib/fs stand alone (unit-tested without the module).
 BASE_SRCS   := $(wildcard lib/rt/*.c lib/fs/*.c lib/core/errors.c)
-ENGINE_SRCS := $(wildcard lib/wasi/*.c lib/core/*.c lib/job/*.c lib/probe/*.c lib/frames/*.c)
-ENGINE_SRCS := $(filter-out $(BASE_SRCS),$(ENGINE_SRCS))
+ENGINE_SRCS := $(wildcard lib/wasi/*.c lib/core/*.c lib/job/*.c lib/probe/*.c lib/frames/*.c \
+                         lib/module/*.c)
+# lib/module/glue.c is compiled into each loaded module, not into the library.
+ENGINE_SRCS := $(filter-out $(BASE_SRCS) lib/module/glue.c,$(ENGINE_SRCS))
 BASE_OBJS   := $(BASE_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lib/fs/fontdata.o
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
 MODULE_STAMP := $(BUILD)/module/.stamp
@@ -52,7 +55,7 @@ MODULE_STAMP := $(BUILD)/module/.stamp
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
 all: $(BUILD)/libafmpeg.a $(BUILD)/dist/libafmpeg.a $(BUILD)/libafmpeg.so $(BUILD)/afmpeg \
-     $(EXAMPLES) man
+     $(EXAMPLES) man $(TOOLS)/.stamp
 
 deps:
 	scripts/install-deps.sh
@@ -87,6 +90,19 @@ $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) | $(MODULE_STAMP) $(WABT
 $(BASE_SRCS:%.c=$(BUILD)/obj/%.o): $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) | $(WABT)/.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) -c $< -o $@
+
+# The module tools (lib/module/compile.c): what turns a .wasm into a loadable module. The build
+# tree's are $(BUILD)/tools (AFMPEG_TOOLS_DIR points the tests there); an install's are
+# $(libexecdir)/afmpeg/tools, where the library looks by default.
+TOOLS := $(BUILD)/tools
+$(TOOLS)/.stamp: lib/module/abi.h lib/module/glue.c module/membase.py $(WABT)/.stamp
+	rm -rf $(TOOLS) && mkdir -p $(TOOLS)/include
+	cp lib/module/abi.h lib/module/glue.c module/membase.py $(TOOLS)/
+	cp $(WABT)/bin/wasm2c $(TOOLS)/
+	cp $(WABT)/include/*.h $(TOOLS)/include/
+	touch $@
+tools: $(TOOLS)/.stamp
+$(BUILD)/obj/lib/module/compile.o: CFLAGS += -DAFM_TOOLS_DIR='"$(toolsdir)"'
 
 $(BUILD)/libafmpeg.a: $(BASE_OBJS) $(ENGINE_OBJS) $(MODULE_STAMP)
 	rm -f $@
@@ -162,6 +178,8 @@ man1dir      ?= $(mandir)/man1
 man3dir      ?= $(mandir)/man3
 docdir       ?= $(datarootdir)/doc/afmpeg
 pkgconfigdir ?= $(libdir)/pkgconfig
+# The module tools (lib/module/compile.c): where the library looks unless AFMPEG_TOOLS_DIR is set.
+toolsdir     ?= $(libexecdir)/afmpeg/tools
 INSTALL      ?= install
 # Run after installing into or removing from libdir, so the loader finds libafmpeg.so.1 there
 # (only as root and without DESTDIR; LDCONFIG=true skips it).
@@ -179,9 +197,12 @@ INSTALLED := $(bindir)/afmpeg \
              $(man1dir)/afmpeg.1 $(man3dir)/afmpeg.3 \
              $(addprefix $(docdir)/,$(notdir $(DOC_FILES))) \
              $(addprefix $(docdir)/examples/,$(notdir $(EXAMPLE_FILES))) \
-             $(addprefix $(docdir)/licenses/,$(notdir $(LICENSE_FILES)))
+             $(addprefix $(docdir)/licenses/,$(notdir $(LICENSE_FILES))) \
+             $(addprefix $(toolsdir)/,wasm2c abi.h glue.c membase.py \
+                 include/wasm-rt.h include/wasm-rt-exceptions.h)
 # Directories that are afmpeg's alone, removed by uninstall when empty (deepest first).
-INSTALLED_DIRS := $(docdir)/examples $(docdir)/licenses $(docdir) $(libexecdir)/afmpeg
+INSTALLED_DIRS := $(docdir)/examples $(docdir)/licenses $(docdir) $(toolsdir)/include \
+                  $(toolsdir) $(libexecdir)/afmpeg
 
 # afmpeg.pc: the paths as installed; the version from the header.
 $(BUILD)/afmpeg.pc: lib/afmpeg.pc.in include/afmpeg.h FORCE
@@ -212,6 +233,11 @@ install: all $(BUILD)/afmpeg.pc
 	$(INSTALL) -m 644 $(DOC_FILES) $(DESTDIR)$(docdir)/
 	$(INSTALL) -m 644 $(EXAMPLE_FILES) $(DESTDIR)$(docdir)/examples/
 	$(INSTALL) -m 644 $(LICENSE_FILES) $(DESTDIR)$(docdir)/licenses/
+	$(INSTALL) -d $(DESTDIR)$(toolsdir)/include
+	$(INSTALL) -m 755 $(TOOLS)/wasm2c $(DESTDIR)$(toolsdir)/
+	$(INSTALL) -m 644 $(TOOLS)/abi.h $(TOOLS)/glue.c $(TOOLS)/membase.py $(DESTDIR)$(toolsdir)/
+	$(INSTALL) -m 644 $(TOOLS)/include/wasm-rt.h $(TOOLS)/include/wasm-rt-exceptions.h \
+	    $(DESTDIR)$(toolsdir)/include/
 	$(ldconfig)
 
 uninstall:
@@ -256,6 +282,14 @@ $(BUILD)/tests/%: tests/engine/%.c $(BUILD)/libafmpeg.a $(wildcard tests/engine/
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) -Itests/engine $< -o $@ $(BUILD)/libafmpeg.a -lcmocka $(LDLIBS)
 
+# The WASI programs test_modules loads (tests/modules/), next to it in $(BUILD)/tests/wasi.
+WASI_PROGS := $(patsubst tests/modules/%.c,$(BUILD)/tests/wasi/%.wasm,$(wildcard tests/modules/*.c))
+WASI_FLAGS_unknown_import := -Wl,--allow-undefined
+WASI_FLAGS_reactor := -mexec-model=reactor
+$(BUILD)/tests/wasi/%.wasm: tests/modules/%.c
+	@mkdir -p $(dir $@)
+	clang-19 --target=wasm32-wasi -O2 -Wall $(WASI_FLAGS_$*) $< -o $@
+
 # Hardening suites: escapes from the jail and malformed media, tried by the real guest.
 HARDENING_TESTS := $(patsubst tests/hardening/%.c,$(BUILD)/tests/%,$(wildcard tests/hardening/test_*.c))
 $(BUILD)/tests/%: tests/hardening/%.c $(BUILD)/libafmpeg.a $(wildcard tests/engine/*.h)
@@ -271,9 +305,11 @@ test: deps
 	    $(UNIT_TESTS) tests/unit/kernels.sh \
 	    $(ENGINE_TESTS) \
 	    $(HARDENING_TESTS) \
-	    tests/cli/components.sh tests/cli/run.sh tests/cli/verbs.sh tests/corpus/run.sh
+	    tests/cli/components.sh tests/cli/run.sh tests/cli/verbs.sh tests/cli/modules.sh \
+	    tests/corpus/run.sh
 
-test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(HARDENING_TESTS) $(BUILD)/afmpeg
+test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(HARDENING_TESTS) $(BUILD)/afmpeg $(WASI_PROGS) \
+            $(TOOLS)/.stamp
 
 # The GPL module's own checks (make MODULE=gpl test-gpl): libx264 with CRF through the sandbox,
 # read back by Debian's ffmpeg; --enable-gpl there and not in the default build (built too);

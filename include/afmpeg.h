@@ -87,11 +87,11 @@ extern "C" {
 /* MAJOR changes only with an incompatible change of this API or ABI (and the shared library's
  * soname, libafmpeg.so.MAJOR, with it); MINOR when something is added. */
 #define AFMPEG_VERSION_MAJOR 1
-#define AFMPEG_VERSION_MINOR 1
+#define AFMPEG_VERSION_MINOR 2
 #define AFMPEG_VERSION_PATCH 0
-#define AFMPEG_VERSION "1.1.0"
+#define AFMPEG_VERSION "1.2.0"
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH; compare with afmpeg_version_number(). */
-#define AFMPEG_VERSION_NUMBER 1001000
+#define AFMPEG_VERSION_NUMBER 1002000
 
 /* The library's AFMPEG_VERSION_NUMBER, to check that header and library match. Any thread. */
 AFMPEG_API int afmpeg_version_number(void);
@@ -298,7 +298,12 @@ typedef struct afmpeg_limits {
 
 #define AFMPEG_LIMITS_INIT {0, 0, 0, 0}
 
-#define AFMPEG_RUNTIME_OPTIONS_VERSION 1
+/* Called while afmpeg_new() or afmpeg_module_compile() translates and compiles a module, on the
+ * calling thread: `step` is "translate", "compile" or "link", `fraction` the share of the whole
+ * compile done so far (0 to 1). It may not call into the runtime being made. */
+typedef void (*afmpeg_compile_progress_fn)(void *payload, const char *step, double fraction);
+
+#define AFMPEG_RUNTIME_OPTIONS_VERSION 2
 
 typedef struct afmpeg_runtime_options {
     unsigned version;      /* AFMPEG_RUNTIME_OPTIONS_VERSION */
@@ -312,18 +317,55 @@ typedef struct afmpeg_runtime_options {
      */
     unsigned instances;
     afmpeg_limits limits;  /* the jobs' default limits */
+    /*
+     * Since 1.2: the module the runtime runs; all NULL: the one built into the library. Either
+     * a file, a WebAssembly module (.wasm) or a module file made by afmpeg_module_compile(), or
+     * a .wasm in memory (module_data, module_size bytes; read during afmpeg_new() only). A .wasm
+     * is checked (a WASI preview1 command importing only the WASI functions afmpeg provides:
+     * docs/modules.md), translated and compiled to native code once and kept in cache_dir; a
+     * later afmpeg_new() of the same module, in this process or another, loads it from there.
+     * Compiling needs the translator installed with afmpeg and a C compiler (AFMPEG_ENOTSUP
+     * names what is missing) and takes from a second to minutes (FFmpeg: about 8 minutes on 2
+     * cores); a module file needs neither. Not both module_path and module_data.
+     */
+    const char *module_path;
+    const void *module_data;
+    size_t module_size;
+    /* Since 1.2: the SHA-256 the .wasm must have (64 hex digits), or NULL. For a module file,
+     * the SHA-256 of the .wasm it was compiled from. A mismatch fails with AFMPEG_EMODULE before
+     * anything is compiled or run. */
+    const char *module_sha256;
+    /* Since 1.2: where compiled modules are kept. NULL: $AFMPEG_CACHE_DIR/modules, else
+     * $XDG_CACHE_HOME/afmpeg/modules, else ~/.cache/afmpeg/modules. */
+    const char *cache_dir;
+    /* Since 1.2: compile progress (may be NULL), and its payload. */
+    afmpeg_compile_progress_fn on_compile;
+    void *compile_payload;
 } afmpeg_runtime_options;
 
-#define AFMPEG_RUNTIME_OPTIONS_INIT {AFMPEG_RUNTIME_OPTIONS_VERSION, 0, AFMPEG_LIMITS_INIT}
+#define AFMPEG_RUNTIME_OPTIONS_INIT \
+    {AFMPEG_RUNTIME_OPTIONS_VERSION, 0, AFMPEG_LIMITS_INIT, NULL, NULL, 0, NULL, NULL, NULL, NULL}
 
 /* Fills *opts with the defaults, as AFMPEG_RUNTIME_OPTIONS_INIT does. NULL is a no-op. */
 AFMPEG_API void afmpeg_runtime_options_init(afmpeg_runtime_options *opts);
 
-/* Constructor: prepares the embedded FFmpeg module (the expensive step: do it once and keep the
- * runtime). `opts` may be NULL for defaults; it is read during the call only. On failure *out is
- * NULL and afmpeg_last_error() says why: AFMPEG_EINVAL for bad options, AFMPEG_ENOTSUP on an
- * x86-64 CPU older than x86-64-v2 (SSE4.2; the module's native code needs it). Any thread. */
+/* Constructor: prepares the module (the embedded FFmpeg one unless `opts` names another; the
+ * expensive step: do it once and keep the runtime). `opts` may be NULL for defaults; it is read
+ * during the call only. On failure *out is NULL and afmpeg_last_error() says why: AFMPEG_EINVAL
+ * for bad options, AFMPEG_ENOTSUP on an x86-64 CPU older than x86-64-v2 (SSE4.2; the module's
+ * native code needs it) or when a .wasm needs compiling and no translator or C compiler is
+ * installed, AFMPEG_ENOENT for a module file that does not exist, AFMPEG_EMODULE for a module
+ * that is invalid, imports what afmpeg does not provide, has another SHA-256 than
+ * module_sha256, or fails to compile (the message names the cause). Any thread; several
+ * runtimes, each with its own module, may exist at once. */
 AFMPEG_API int afmpeg_new(const afmpeg_runtime_options *opts, afmpeg_runtime **out);
+
+/* Since 1.2: translates and compiles the .wasm at `wasm_path` into a module file at `out_path`
+ * (replaced whole or not at all) that afmpeg_new() loads through module_path, also on a machine
+ * without a compiler (same afmpeg version and CPU kind). `opts` (may be NULL): module_sha256 and
+ * on_compile are used. Errors as for afmpeg_new(). Any thread. */
+AFMPEG_API int afmpeg_module_compile(const char *wasm_path, const char *out_path,
+                                     const afmpeg_runtime_options *opts);
 
 /* How afmpeg_close() treats jobs still running. */
 typedef enum afmpeg_close_mode {

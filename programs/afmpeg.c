@@ -25,6 +25,8 @@ static void usage(FILE *f)
             "usage: afmpeg [OPTIONS] ffmpeg ARGS...\n"
             "       afmpeg [OPTIONS] ffprobe ARGS...\n"
             "       afmpeg [OPTIONS] VERB ARGS...\n"
+            "       afmpeg [OPTIONS] run FILE.wasm ARGS...\n"
+            "       afmpeg compile IN.wasm -o OUT\n"
             "       afmpeg --version | --help\n"
             "\n"
             "Runs FFmpeg's ffmpeg or ffprobe in a WebAssembly sandbox. The job sees only the\n"
@@ -36,11 +38,17 @@ static void usage(FILE *f)
             "  transcode IN OUT [OPTIONS]    convert a file (IN and OUT inside DIR)\n"
             "  thumbnail IN OUT.png|.jpg|.webp  one representative frame as an image\n"
             "  frames IN OUTDIR              frames as images: one a second, or per scene\n"
+            "  run FILE.wasm ARGS...         run any WASI command module in the sandbox\n"
+            "  compile IN.wasm -o OUT        compile a module ahead of time (loads without a\n"
+            "                                compiler)\n"
             "probe, thumbnail and frames show the guest IN alone, read-only, and afmpeg\n"
             "writes the images itself; transcode's ffmpeg works in DIR, as ffmpeg does.\n"
             "\n"
             "Options:\n"
             "  -C DIR                 the job's directory (default: the current one)\n"
+            "  --module FILE          run this module (a .wasm, compiled once and cached, or a\n"
+            "                         module file from 'afmpeg compile') instead of the\n"
+            "                         embedded FFmpeg\n"
             "  --timeout SECONDS      stop the job after this long (default: 1 hour)\n"
             "  --memory-limit MIB     the guest's memory cap (default: 512)\n"
             "  --output-limit MIB     bytes the job may write in all (default: 65536)\n"
@@ -76,15 +84,16 @@ static void print_list(const char *label, const char *const *list)
 
 /* --version: afmpeg's version, then what the embedded module is, as the module says
  * (afmpeg_module_info_get(): a few short guest jobs). */
-static int print_version(void)
+static int print_version(const cli_globals *g)
 {
     printf("afmpeg %s\n", afmpeg_version());
     fflush(stdout);
     afmpeg_runtime *rt = NULL;
     const afmpeg_module_info *info = NULL;
-    int err = afmpeg_new(NULL, &rt);
-    if (!err)
-        err = afmpeg_module_info_get(rt, &info);
+    int err = cli_new_runtime(g, NULL, &rt);
+    if (err)
+        return cli_status(err) == EXIT_USAGE ? EXIT_HOST : cli_status(err);
+    err = afmpeg_module_info_get(rt, &info);
     if (err) {
         fprintf(stderr, "afmpeg: cannot describe the embedded FFmpeg: %s\n",
                 *afmpeg_last_error() ? afmpeg_last_error() : afmpeg_strerror(err));
@@ -202,9 +211,9 @@ static int run_tool(const char *dir, const cli_globals *lim, const char *tool, i
                 *afmpeg_last_error() ? afmpeg_last_error() : afmpeg_strerror(err));
         return EXIT_HOST;
     }
-    err = afmpeg_new(NULL, &rt);
+    err = cli_new_runtime(lim, NULL, &rt);
     if (err) {
-        fprintf(stderr, "afmpeg: %s\n", afmpeg_last_error());
+        status = cli_status(err) == EXIT_USAGE ? EXIT_HOST : cli_status(err);
         goto done;
     }
     afmpeg_job_options opts = AFMPEG_JOB_OPTIONS_INIT;
@@ -286,8 +295,11 @@ int main(int argc, char **argv)
                 lim.output_arg = val;
             }
             i += 2;
+        } else if (!strcmp(opt, "--module") && val) {
+            lim.module = val;
+            i += 2;
         } else if (!strcmp(argv[i], "--version")) {
-            return print_version();
+            return print_version(&lim);
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
@@ -311,9 +323,21 @@ int main(int argc, char **argv)
     for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
         if (!strcmp(argv[i], verbs[v].name))
             return verbs[v].run(&lim, argc - i, argv + i);
+    if (!strcmp(argv[i], "compile"))
+        return cli_compile(&lim, argc - i, argv + i);
+    if (!strcmp(argv[i], "run")) { /* run FILE.wasm ARGS...: the guest's argv[0] is FILE.wasm */
+        if (i + 1 >= argc || lim.module) {
+            fprintf(stderr, "afmpeg run: %s\n", lim.module ? "--module and run do not go "
+                    "together (run names its module)" : "usage: afmpeg run FILE.wasm ARGS...");
+            return 2;
+        }
+        lim.module = argv[i + 1];
+        const char *b = strrchr(argv[i + 1], '/');
+        return run_tool(lim.dir, &lim, b ? b + 1 : argv[i + 1], argc - i - 1, argv + i + 1);
+    }
     if (strcmp(argv[i], "ffmpeg") && strcmp(argv[i], "ffprobe")) {
         fprintf(stderr, "afmpeg: unknown command '%s' (expected ffmpeg, ffprobe, probe, "
-                "transcode, thumbnail or frames)\n", argv[i]);
+                "transcode, thumbnail, frames, compile or run)\n", argv[i]);
         return 2;
     }
     return run_tool(lim.dir, &lim, argv[i], argc - i, argv + i);

@@ -22,7 +22,14 @@ typedef struct cli_globals {
     int dir_given;     /* -C was on the command line (--print-argv repeats it) */
     const char *timeout_arg, *memory_arg, *output_arg; /* as typed, for --print-argv */
     uint64_t timeout_ms, memory_limit, output_limit;   /* 0 keeps the library's defaults */
+    const char *module; /* --module FILE (a .wasm or a compiled module), or NULL: the embedded */
 } cli_globals;
+
+/* afmpeg_new() with the module of `g` (compile progress on stderr when it is a terminal). On
+ * failure prints "afmpeg[ VERB]: MESSAGE" and returns the library's error. */
+int cli_new_runtime(const cli_globals *g, const char *verb, afmpeg_runtime **rt);
+/* afmpeg compile IN.wasm -o OUT, and afmpeg run FILE.wasm ARGS... (argv[0] is the command). */
+int cli_compile(const cli_globals *g, int argc, char **argv);
 
 /* The verbs: argv[0] is the verb's name. Each returns the process's exit status. */
 int cli_probe(const cli_globals *g, int argc, char **argv);

@@ -618,9 +618,12 @@ int cli_session_begin(cli_session *s, const cli_globals *g, const char *verb)
     s->opts.limits.timeout_ms = g->timeout_ms;
     s->opts.limits.memory_limit = g->memory_limit;
     s->opts.limits.output_limit = g->output_limit;
-    int err = afmpeg_new(NULL, &s->rt);
-    if (!err)
-        err = afmpeg_cancel_token_new(&s->token);
+    int err = cli_new_runtime(g, verb, &s->rt);
+    if (err) {
+        cli_session_end(s);
+        return cli_status(err) == EXIT_USAGE ? EXIT_HOST : cli_status(err);
+    }
+    err = afmpeg_cancel_token_new(&s->token);
     if (err) {
         cli_error(verb, "%s", cli_library_error(err));
         cli_session_end(s);

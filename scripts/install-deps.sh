@@ -26,7 +26,8 @@ PKGS_TEST="ffmpeg g++ libcmocka-dev valgrind libclang-rt-19-dev
   libfribidi-dev libass-dev libbz2-dev liblzma-dev libopencore-amrnb-dev libvo-amrwbenc-dev musl
   libtiff-tools"
 # jansson: the JSON parser for ffprobe's output (probe) and the CLI's --json (docs/dependencies.md).
-PKGS_LIB="libjansson-dev"
+# libssl-dev: libcrypto's SHA-256 for modules loaded from .wasm (lib/module, docs/modules.md).
+PKGS_LIB="libjansson-dev libssl-dev"
 # scdoc builds the man pages afmpeg(1) and afmpeg(3) from docs/man/*.scd; man-db renders them in
 # tests/install/run.sh (docs/dependencies.md).
 PKGS_DOC="scdoc man-db"

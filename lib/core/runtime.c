@@ -2,6 +2,7 @@
  * `instances` option) in the order callers arrived, each on a fresh guest instance
  * with its own WASI state and limits; cancel tokens reach them queued or running. */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -10,9 +11,9 @@
 #include "core/core.h"
 #include "core/errors.h"
 #include "fs/fonts.h"
+#include "module/module.h"
 #include "rt/rt.h"
 #include "wasi/wasi.h"
-#include "afm.h"
 #include "afm_target.h"
 
 #define PAGE_SIZE 65536u
@@ -47,6 +48,8 @@ struct afmpeg_runtime {
     afmpeg_limits defaults;
     pthread_mutex_t info_lock;
     afm_module_info *info; /* afmpeg_module_info_get(), made on first use */
+    const afm_module *module; /* what jobs run: the embedded module or `loaded` */
+    afm_module *loaded;       /* a module from a file or bytes, unloaded by afmpeg_close() */
 };
 
 /* A job registered on a cancel token, so afmpeg_cancel_token_cancel() can reach it, queued or
@@ -115,7 +118,9 @@ int afmpeg_new(const afmpeg_runtime_options *opts, afmpeg_runtime **out)
             return afm_error(AFMPEG_EINVAL, "runtime options version %u is not supported "
                              "(this library knows up to %d)", opts->version,
                              AFMPEG_RUNTIME_OPTIONS_VERSION);
-        o = *opts;
+        /* A struct of an older version is read up to its own fields only. */
+        memcpy(&o, opts, opts->version == 1 ? offsetof(afmpeg_runtime_options, module_path)
+                                            : sizeof o);
     }
     int err = check_limits(&o.limits);
     if (err)
@@ -134,9 +139,22 @@ int afmpeg_new(const afmpeg_runtime_options *opts, afmpeg_runtime **out)
         return afm_error(AFMPEG_EMODULE, "installing the signal handlers failed: %s",
                          strerror(-module_status));
 
+    afm_module *loaded = NULL;
+    if (o.module_path || o.module_data) {
+        err = afm_module_open(&o, &loaded);
+        if (err)
+            return err;
+    } else if (o.module_sha256) {
+        return afm_error(AFMPEG_EINVAL, "module_sha256 is set but no module_path or "
+                         "module_data");
+    }
     afmpeg_runtime *rt = calloc(1, sizeof *rt);
-    if (!rt)
+    if (!rt) {
+        afm_module_close(loaded);
         return afm_error(AFMPEG_ENOMEM, "out of memory");
+    }
+    rt->loaded = loaded;
+    rt->module = loaded ? loaded : afm_module_embedded();
     pthread_mutex_init(&rt->lock, NULL);
     pthread_cond_init(&rt->cond, NULL);
     pthread_mutex_init(&rt->info_lock, NULL);
@@ -168,6 +186,7 @@ void afmpeg_close(afmpeg_runtime *rt, afmpeg_close_mode mode)
     pthread_mutex_destroy(&rt->lock);
     pthread_mutex_destroy(&rt->info_lock);
     afm_module_info_free(rt->info);
+    afm_module_close(rt->loaded);
     free(rt);
 }
 
@@ -308,7 +327,8 @@ static void end_turn(afmpeg_runtime *rt, running_job *job)
 /* ---- jobs ----------------------------------------------------------------------------------- */
 
 typedef struct guest_job {
-    w2c_afm *instance;
+    const afm_module_v1 *vt;
+    void *instance;
     afm_wasi *wasi;
 } guest_job;
 
@@ -316,9 +336,23 @@ typedef struct guest_job {
 static void guest_main(void *arg)
 {
     guest_job *job = arg;
-    wasm2c_afm_instantiate(job->instance, job->wasi);
-    job->wasi->mem = w2c_afm_memory(job->instance);
-    w2c_afm_0x5Fstart(job->instance);
+    job->vt->instantiate(job->instance, job->wasi);
+    job->wasi->mem = job->vt->memory(job->instance);
+    job->vt->start(job->instance);
+}
+
+int afm_runtime_is_ffmpeg(const afmpeg_runtime *rt)
+{
+    return rt->module->is_ffmpeg;
+}
+
+int afm_check_ffmpeg(const afmpeg_runtime *rt, const char *call)
+{
+    if (!rt || rt->module->is_ffmpeg)
+        return AFMPEG_OK;
+    return afm_error(AFMPEG_ENOTSUP, "%s needs an FFmpeg module (afmpeg's ffmpeg + ffprobe, "
+                     "built by module/build.sh); this runtime's module (SHA-256 %.16s...) is "
+                     "another program: run it with afmpeg_run()", call, rt->module->sha256);
 }
 
 /* The job's limits (checked by afm_check_job_options): its own where set, else the runtime's. */
@@ -362,7 +396,8 @@ int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
 
     afmpeg_result *res = calloc(1, sizeof *res);
     afm_wasi *wasi = malloc(sizeof *wasi);
-    w2c_afm *instance = calloc(1, sizeof *instance);
+    const afm_module_v1 *vt = &rt->module->vt;
+    void *instance = calloc(1, vt->instance_size);
     static const char *const no_env[] = {NULL};
     /* The job's files, with the built-in fonts on top (fs/fonts.c). */
     afm_fonts_view fonts;
@@ -393,10 +428,10 @@ int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
     afm_rt_outcome outcome;
     int rc = 0;
     if (!err) {
-        guest_job job = {instance, wasi};
+        guest_job job = {vt, instance, wasi};
         rc = afm_rt_call(guest_main, &job, (uint32_t)(lim.memory_limit / PAGE_SIZE),
                          lim.timeout_ms, &ctl, &outcome);
-        wasm2c_afm_free(instance);
+        vt->free(instance);
         end_turn(rt, &rj);
     }
     if (token)

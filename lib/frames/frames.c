@@ -893,7 +893,13 @@ int afmpeg_frames(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
                   const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
                   afmpeg_frame_list **out)
 {
-    int err = frames_impl(rt, fs, path, fo, opts, out);
+    int err = afm_check_ffmpeg(rt, "afmpeg_frames()");
+    if (err) {
+        if (out)
+            *out = NULL;
+        return err;
+    }
+    err = frames_impl(rt, fs, path, fo, opts, out);
     if (!err)
         afm_error_clear();
     return err;
@@ -903,7 +909,13 @@ int afmpeg_thumbnail(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path, double
                      const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
                      afmpeg_frame_list **out)
 {
-    int err = thumbnail_impl(rt, fs, path, time, fo, opts, out);
+    int err = afm_check_ffmpeg(rt, "afmpeg_thumbnail()");
+    if (err) {
+        if (out)
+            *out = NULL;
+        return err;
+    }
+    err = thumbnail_impl(rt, fs, path, time, fo, opts, out);
     if (!err)
         afm_error_clear();
     return err;

@@ -228,7 +228,10 @@ int afmpeg_module_info_get(afmpeg_runtime *rt, const afmpeg_module_info **out)
     if (!rt)
         return afm_error(AFMPEG_EINVAL, "rt is NULL");
     afm_module_info *info;
-    int err = get_info(rt, &info);
+    int err = afm_check_ffmpeg(rt, "afmpeg_module_info_get()");
+    if (err)
+        return err;
+    err = get_info(rt, &info);
     if (!err) {
         *out = &info->pub;
         afm_error_clear();

@@ -595,7 +595,9 @@ int afmpeg_run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
     *out = NULL;
     if (!rt || !fs)
         return afm_error(AFMPEG_EINVAL, "%s is NULL", !rt ? "rt" : "fs");
-    int err = afm_check_job_options(opts);
+    int err = afm_check_ffmpeg(rt, "afmpeg_run_job()");
+    if (!err)
+        err = afm_check_job_options(opts);
     if (!err)
         err = validate(cmd, rt);
     if (!err)

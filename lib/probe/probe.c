@@ -595,7 +595,9 @@ int afmpeg_probe(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
     *out = NULL;
     if (!rt || !fs)
         return afm_error(AFMPEG_EINVAL, "%s is NULL", !rt ? "rt" : "fs");
-    int err = afm_check_job_options(opts);
+    int err = afm_check_ffmpeg(rt, "afmpeg_probe()");
+    if (!err)
+        err = afm_check_job_options(opts);
     if (!err) /* a missing file is AFMPEG_ENOENT, not ffprobe's message, and costs no job */
         err = afm_check_input(fs, path);
     if (err)
