@@ -38,6 +38,21 @@ static const char *const cflags[] = {
     "-fstack-clash-protection", "-w", "-Werror=incompatible-pointer-types",
 };
 #define NCFLAGS (sizeof cflags / sizeof cflags[0])
+
+static const char *cc_name(void);
+
+/* Starts a compiler command line in argv: the compiler, the flags, -I. and -I`inc`. Returns
+ * how many entries it wrote. */
+static size_t cc_argv(char **argv, char *inc)
+{
+    size_t a = 0;
+    argv[a++] = (char *)cc_name();
+    for (size_t i = 0; i < NCFLAGS; i++)
+        argv[a++] = (char *)cflags[i];
+    argv[a++] = "-I.";
+    argv[a++] = inc;
+    return a;
+}
 #define MAX_UNITS 24
 
 void afm_sha256_hex(const void *data, size_t len, char out[65])
@@ -293,12 +308,7 @@ static int compile_units(const char *work, unsigned units, const char *td,
             snprintf(obj, sizeof obj, "afm_%u.o", next);
             snprintf(log, sizeof log, "%s/cc_%u.log", work, next);
             char *argv[NCFLAGS + 8];
-            size_t a = 0;
-            argv[a++] = (char *)cc_name();
-            for (size_t i = 0; i < NCFLAGS; i++)
-                argv[a++] = (char *)cflags[i];
-            argv[a++] = "-I.";
-            argv[a++] = inc;
+            size_t a = cc_argv(argv, inc);
             argv[a++] = "-c";
             argv[a++] = src;
             argv[a++] = "-o";
@@ -403,13 +413,8 @@ int afm_compile(const uint8_t *wasm, size_t len, const afm_wasm_info *info, cons
         snprintf(dff, sizeof dff, "-DAFM_GLUE_FFMPEG=%d", info->is_ffmpeg ? 1 : 0);
         snprintf(log, sizeof log, "%s/glue.log", work);
         char *argv[NCFLAGS + 14];
-        size_t a = 0;
-        argv[a++] = (char *)cc_name();
-        for (size_t i = 0; i < NCFLAGS; i++)
-            argv[a++] = (char *)cflags[i];
-        argv[a++] = "-I.";
+        size_t a = cc_argv(argv, inc2);
         argv[a++] = inc1;
-        argv[a++] = inc2;
         argv[a++] = "-DAFM_GLUE_HEADER=\"afm.h\"";
         argv[a++] = dsha;
         argv[a++] = dff;
