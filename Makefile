@@ -36,6 +36,8 @@ endif
 # wasm2c and its runtime headers (Debian 13's wabt, module/wabt.sh): the host runtime (lib/rt) is
 # compiled against the same <wasm-rt.h> as the generated code.
 WABT    := $(BUILD)/wabt
+# The module tools of the build tree (lib/module/compile.c; the rule is below).
+TOOLS   := $(BUILD)/tools
 AFM_CFLAGS := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden \
               -Iinclude -Ilib -I$(BUILD)/module -I$(WABT)/include $(SANFLAGS)
 # jansson parses ffprobe's JSON; libcrypto hashes modules (see docs/dependencies.md); libdl loads
@@ -94,7 +96,6 @@ $(BASE_SRCS:%.c=$(BUILD)/obj/%.o): $(BUILD)/obj/%.o: %.c $(wildcard include/*.h 
 # The module tools (lib/module/compile.c): what turns a .wasm into a loadable module. The build
 # tree's are $(BUILD)/tools (AFMPEG_TOOLS_DIR points the tests there); an install's are
 # $(libexecdir)/afmpeg/tools, where the library looks by default.
-TOOLS := $(BUILD)/tools
 $(TOOLS)/.stamp: lib/module/abi.h lib/module/glue.c module/membase.py $(WABT)/.stamp
 	rm -rf $(TOOLS) && mkdir -p $(TOOLS)/include
 	cp lib/module/abi.h lib/module/glue.c module/membase.py $(TOOLS)/

@@ -117,7 +117,7 @@ void wasm_rt_trap(int code);   /* as another wasm2c module's runtime has it */
 void wasm_rt_trap(int code) { (void)code; }
 int main(void) { return afmpeg_version_number() == AFMPEG_VERSION_NUMBER ? 0 : 1; }
 EOF2
-    cc "$tmp/clash.c" -I"$prefix/include" "$lib/libafmpeg.a" -ljansson -lpthread -lm \
+    cc "$tmp/clash.c" -I"$prefix/include" "$lib/libafmpeg.a" -ljansson -lcrypto -ldl -lpthread -lm \
         -o "$tmp/clash" && "$tmp/clash"
 }
 check "libafmpeg.a: only afmpeg_* global; a program defining wasm_rt_trap links" \
@@ -133,11 +133,12 @@ t_pc() {
     [ "$cflags" = "-I$prefix/include" ] || fail "--cflags: $cflags"
     [ "$libs" = "-L$lib -lafmpeg" ] || fail "--libs: $libs"
     libs=$(pkg-config --static --libs afmpeg)
-    for l in -lafmpeg -ljansson -lpthread -lm; do
+    for l in -lafmpeg -ljansson -lcrypto -ldl -lpthread -lm; do
         grep -qw -- "$l" <<< "$libs" || fail "--static --libs: $libs: no $l"
     done
 }
-check "afmpeg.pc: version, -I and -L into the prefix; --static: + jansson, pthread, m" t_pc
+check "afmpeg.pc: version, -I and -L into the prefix; --static: + jansson, crypto, dl, pthread, m" \
+    t_pc
 
 # ---- the examples: built from the installed copies as each one's top says ------------------
 examples=$(cd examples && ls ./*.c | sed 's|^\./||; s|\.c$||')
