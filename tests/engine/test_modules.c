@@ -132,6 +132,31 @@ static void test_trap(void **state)
     afmpeg_result_free(res);
 }
 
+/* The module's own faults are the sandbox's to catch, as in the embedded module: a read past
+ * its memory, a recursion overflowing the C stack it keeps in linear memory, and one exhausting
+ * the call stack each trap that job alone. */
+static void test_faults_trap(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        afmpeg_trap trap;
+    } cases[] = {{"oob", AFMPEG_TRAP_OUT_OF_BOUNDS},
+                 {"recurse", AFMPEG_TRAP_OUT_OF_BOUNDS},
+                 {"deep", AFMPEG_TRAP_STACK_EXHAUSTED}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        afmpeg_result *res = NULL;
+        const char *out;
+        const char *argv[] = {"prog", cases[i].what, NULL};
+        EXPECTED_FAULTS_BEGIN();
+        int err = run_prog(prog_rt, argv, 0, &res, &out);
+        EXPECTED_FAULTS_END();
+        assert_int_equal(err, AFMPEG_ETRAP);
+        assert_int_equal(afmpeg_result_trap(res), cases[i].trap);
+        afmpeg_result_free(res);
+    }
+}
+
 static void test_deadline_then_usable(void **state)
 {
     (void)state;
@@ -434,6 +459,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_trap),
+        cmocka_unit_test(test_faults_trap),
         cmocka_unit_test(test_deadline_then_usable),
         cmocka_unit_test(test_memory_cap),
         cmocka_unit_test(test_next_job_sees_nothing),

@@ -5,6 +5,11 @@
  *   files               makes, writes, reads, lists, renames and removes files under /work;
  *                       tries to leave the root; prints what it saw
  *   trap                executes unreachable
+ *   oob                 reads past the end of its linear memory
+ *   recurse             recurses without end with a frame in memory (overflows the stack in
+ *                       linear memory: an out-of-bounds access)
+ *   deep                recurses without end in WebAssembly locals only (exhausts the call
+ *                       stack)
  *   loop                never returns (for the deadline)
  *   grow                allocates 1 MiB blocks until malloc fails; prints how many it got
  *   secret              fills 4 MiB of memory with a marker; scan: finds no marker anywhere
@@ -100,6 +105,27 @@ static int grow(void)
     return 0;
 }
 
+static int oob(void)
+{
+    uintptr_t end = __builtin_wasm_memory_size(0) * 65536u;
+    return *(volatile int *)(end + 16); /* one page past the end: bounds-checked */
+}
+
+#pragma clang diagnostic ignored "-Winfinite-recursion"
+static int recurse(volatile int depth)
+{
+    volatile char frame[256];
+    frame[depth & 255] = (char)depth;
+    return recurse(depth + 1) + frame[(depth + 1) & 255];
+}
+
+static int deep(int depth);
+static int (*volatile deep_fn)(int) = deep; /* an indirect call: never made a loop */
+static int deep(int depth)
+{
+    return deep_fn(depth + 1) + 1;
+}
+
 #define SECRET 0x5ec2e7a5u
 static int secret(int scan)
 {
@@ -134,6 +160,12 @@ int main(int argc, char **argv)
         return files();
     if (!strcmp(what, "trap"))
         __builtin_trap();
+    if (!strcmp(what, "oob"))
+        return oob();
+    if (!strcmp(what, "recurse"))
+        return recurse(0);
+    if (!strcmp(what, "deep"))
+        return deep(0);
     if (!strcmp(what, "loop"))
         for (volatile int i = 0;; i++)
             ;
