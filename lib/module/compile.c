@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "core/errors.h"
 #include "module/module.h"
@@ -96,6 +97,20 @@ static pid_t spawn(char *const argv[], const char *dir, const char *log)
     return rc ? -rc : pid;
 }
 
+/* The exit status of child `pid` (only ours: a library must not reap the application's
+ * children). If the application has SIGCHLD ignored, the kernel reaps it and there is no status:
+ * taken as success, and a missing output fails the next step. */
+static int reap(pid_t pid, int hang)
+{
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(pid, &st, hang ? 0 : WNOHANG)) < 0 && errno == EINTR)
+        ;
+    if (r == 0)
+        return -1; /* still running */
+    return r < 0 ? 0 : st;
+}
+
 /* The last `max` bytes of a file, lines joined by "; ", into buf. */
 static void tail_of(const char *path, char *buf, size_t size)
 {
@@ -139,9 +154,7 @@ static int run_step(char *const argv[], const char *dir, const char *log, const 
     if (pid < 0)
         return afm_error(-pid == ENOENT ? AFMPEG_ENOTSUP : AFMPEG_EMODULE,
                          "cannot run %s (%s): %s", argv[0], what, strerror((int)-pid));
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
+    int st = reap(pid, 1);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
         return AFMPEG_OK;
     char t[700];
@@ -160,9 +173,7 @@ static void first_line(char *const argv[], char *out, size_t size, const char *t
     pid_t pid = spawn(argv, NULL, log);
     if (pid < 0)
         return;
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
+    int st = reap(pid, 1);
     FILE *f = fopen(log, "r");
     if (f) {
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && fgets(out, (int)size, f))
@@ -326,27 +337,29 @@ static int compile_units(const char *work, unsigned units, const char *td,
         }
         if (!running)
             break;
-        int st;
-        pid_t pid;
-        while ((pid = wait(&st)) < 0 && errno == EINTR)
-            ;
-        for (unsigned i = 0; i < running; i++) {
-            if (pids[i] != pid)
-                continue;
-            unsigned unit = unit_of[i];
-            pids[i] = pids[--running];
-            unit_of[i] = unit_of[running];
-            if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !err) {
-                char log[4200], t[700];
-                snprintf(log, sizeof log, "%s/cc_%u.log", work, unit);
-                tail_of(log, t, sizeof t);
-                err = afm_error(AFMPEG_EMODULE, "compiling the translated module failed (%s): "
-                                "%s", cc_name(), t);
-            }
-            done++;
-            progress(ctx, "compile", 0.1 + 0.85 * done / units);
-            break;
+        /* Whichever of ours ends first (polled: waiting for any child would reap the
+         * application's too). */
+        int st = -1;
+        unsigned i;
+        for (;;) {
+            for (i = 0; i < running && (st = reap(pids[i], 0)) == -1; i++)
+                ;
+            if (i < running)
+                break;
+            nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
         }
+        unsigned unit = unit_of[i];
+        pids[i] = pids[--running];
+        unit_of[i] = unit_of[running];
+        if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !err) {
+            char log[4200], t[700];
+            snprintf(log, sizeof log, "%s/cc_%u.log", work, unit);
+            tail_of(log, t, sizeof t);
+            err = afm_error(AFMPEG_EMODULE, "compiling the translated module failed (%s): %s",
+                            cc_name(), t);
+        }
+        done++;
+        progress(ctx, "compile", 0.1 + 0.85 * done / units);
     }
     return err;
 }
