@@ -411,6 +411,26 @@ static void test_two_processes_compile_once(void **state)
     free(n);
 }
 
+/* A compile waits for its own children only: the application's child, ending meanwhile, is
+ * still the application's to reap, with its status. */
+static void test_app_children_untouched(void **state)
+{
+    (void)state;
+    pid_t kid = fork();
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        usleep(200 * 1000);
+        _exit(42);
+    }
+    char out[1100];
+    snprintf(out, sizeof out, "%s/children.afm", cache);
+    assert_int_equal(afmpeg_module_compile(prog, out, NULL), AFMPEG_OK);
+    int st = 0;
+    assert_int_equal(waitpid(kid, &st, 0), kid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 42);
+}
+
 /* afmpeg_module_compile(): a module file that loads with no tools at all, and keeps the SHA-256
  * of its .wasm. */
 static void test_module_file(void **state)
@@ -471,6 +491,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_damaged_cache_rebuilt),
         cmocka_unit_test(test_two_processes_compile_once),
         cmocka_unit_test(test_module_file),
+        cmocka_unit_test(test_app_children_untouched),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
