@@ -95,7 +95,8 @@ static int print_version(const cli_globals *g)
         return cli_status(err) == EXIT_USAGE ? EXIT_HOST : cli_status(err);
     err = afmpeg_module_info_get(rt, &info);
     if (err) {
-        fprintf(stderr, "afmpeg: cannot describe the embedded FFmpeg: %s\n",
+        fprintf(stderr, "afmpeg: cannot describe the %s: %s\n",
+                g->module ? "module" : "embedded FFmpeg",
                 *afmpeg_last_error() ? afmpeg_last_error() : afmpeg_strerror(err));
         afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
         return cli_status(err) == EXIT_USAGE ? EXIT_HOST : cli_status(err);
