@@ -11,6 +11,11 @@
  *   bench_afmpeg new   REPS
  *        times afmpeg_new(): the first call in the process, then REPS new+close cycles
  *
+ * With AFMPEG_BENCH_MODULE=PATH every runtime runs that module (a .wasm or a module file,
+ * docs/modules.md) instead of the embedded one: "new" then times the load from a .wasm — the
+ * first call compiles it if the cache ($AFMPEG_CACHE_DIR/modules, ...) does not have it yet,
+ * the others load it from there — and run/probe time the same jobs through the loaded module.
+ *
  * Prints one JSON object: {"ok":true,"times_ms":[...],"first_ms":X,"maxrss_kb":N} or
  * {"ok":false,"error":"..."}. With REPS 0 (run and probe), it serves bench.py instead, which
  * interleaves the engines' runs: after the warm-up it prints {"ready":true,"first_ms":X}, then
@@ -55,6 +60,15 @@ static void fail(const char *what, const char *detail)
         putchar(*s == '"' || *s == '\\' ? '\'' : *s < ' ' ? ' ' : *s);
     printf("\"}\n");
     exit(1);
+}
+
+/* afmpeg_new() on the embedded module, or on AFMPEG_BENCH_MODULE's. */
+static int new_runtime(afmpeg_runtime **rt)
+{
+    afmpeg_runtime_options o = AFMPEG_RUNTIME_OPTIONS_INIT;
+    const char *m = getenv("AFMPEG_BENCH_MODULE");
+    o.module_path = m && *m ? m : NULL;
+    return afmpeg_new(&o, rt);
 }
 
 static void *slurp(const char *path, size_t *len)
@@ -153,13 +167,13 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "new")) {
         afmpeg_runtime *rt;
         double t0 = now_ms();
-        if (afmpeg_new(NULL, &rt))
+        if (new_runtime(&rt))
             fail("afmpeg_new", afmpeg_last_error());
         double first = now_ms() - t0;
         afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
         for (int i = 0; i < reps; i++) {
             t0 = now_ms();
-            if (afmpeg_new(NULL, &rt))
+            if (new_runtime(&rt))
                 fail("afmpeg_new", afmpeg_last_error());
             times[i] = now_ms() - t0;
             afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
@@ -194,7 +208,7 @@ int main(int argc, char **argv)
     const char *const *job = (const char *const *)&argv[i + 1];
 
     afmpeg_runtime *rt;
-    if (afmpeg_new(NULL, &rt))
+    if (new_runtime(&rt))
         fail("afmpeg_new", afmpeg_last_error());
     double first = one_job(rt, mode, job); /* the warm-up runs are the runtime's first jobs */
     for (int w = 1; w < warmup; w++)
