@@ -39,7 +39,7 @@ if [ ! -x "$bin" ] || [ "$bin" -ot build/libafmpeg.a ] || [ "$bin" -ot tests/fuz
    [ "$bin" -ot include/afmpeg.h ]; then
     echo "fuzz: building $bin"
     clang-19 -O1 -g -fsanitize=fuzzer,address -Iinclude tests/fuzz/fuzz_media.c -o "$bin" \
-        build/libafmpeg.a -lpthread -lm || fail "building $bin failed"
+        build/libafmpeg.a -ljansson -lcrypto -ldl -lpthread -lm || fail "building $bin failed"
 fi
 
 tmp=$(mktemp -d /tmp/afmpeg-fuzz-XXXXXX)
