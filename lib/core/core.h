@@ -23,8 +23,6 @@ typedef struct afm_run_hooks {
     void *tap_payload;
 } afm_run_hooks;
 
-/* Is the runtime's module afmpeg's FFmpeg module (ffmpeg and ffprobe)? */
-int afm_runtime_is_ffmpeg(const afmpeg_runtime *rt);
 /* AFMPEG_OK for a NULL runtime (the caller's own check names it) or an FFmpeg module; else
  * AFMPEG_ENOTSUP with a message naming `call`, which needs ffmpeg/ffprobe. */
 int afm_check_ffmpeg(const afmpeg_runtime *rt, const char *call);

@@ -341,18 +341,13 @@ static void guest_main(void *arg)
     job->vt->start(job->instance);
 }
 
-int afm_runtime_is_ffmpeg(const afmpeg_runtime *rt)
-{
-    return rt->module->is_ffmpeg;
-}
-
 int afm_check_ffmpeg(const afmpeg_runtime *rt, const char *call)
 {
-    if (!rt || rt->module->is_ffmpeg)
+    if (!rt || rt->module->vt.is_ffmpeg)
         return AFMPEG_OK;
     return afm_error(AFMPEG_ENOTSUP, "%s needs an FFmpeg module (afmpeg's ffmpeg + ffprobe, "
                      "built by module/build.sh); this runtime's module (SHA-256 %.16s...) is "
-                     "another program: run it with afmpeg_run()", call, rt->module->sha256);
+                     "another program: run it with afmpeg_run()", call, rt->module->vt.sha256);
 }
 
 /* The job's limits (checked by afm_check_job_options): its own where set, else the runtime's. */

@@ -788,7 +788,7 @@ void afmpeg_frame_list_free(afmpeg_frame_list *list)
 /* ---- the calls ---------------------------------------------------------------------------- */
 
 /* Arguments every call checks, and the file (afm_check_input) before any guest runs. */
-static int check_call(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
+static int check_call(const char *call, afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
                       const afmpeg_job_options *opts, afmpeg_frame_list **out)
 {
     if (!out)
@@ -796,7 +796,9 @@ static int check_call(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
     *out = NULL;
     if (!rt || !fs)
         return afm_error(AFMPEG_EINVAL, "%s is NULL", !rt ? "rt" : "fs");
-    int err = afm_check_job_options(opts);
+    int err = afm_check_ffmpeg(rt, call);
+    if (!err)
+        err = afm_check_job_options(opts);
     return err ? err : afm_check_input(fs, path);
 }
 
@@ -808,7 +810,7 @@ static int frames_impl(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
                        afmpeg_frame_list **out)
 {
     afm_error_clear();
-    int err = check_call(rt, fs, path, opts, out);
+    int err = check_call("afmpeg_frames()", rt, fs, path, opts, out);
     if (err)
         return err;
     plan p = {path, {0}, 0, 0, 0, 0};
@@ -857,7 +859,7 @@ static int thumbnail_impl(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path, d
                           afmpeg_frame_list **out)
 {
     afm_error_clear();
-    int err = check_call(rt, fs, path, opts, out);
+    int err = check_call("afmpeg_thumbnail()", rt, fs, path, opts, out);
     if (err)
         return err;
     plan p = {path, {0}, 0, 0, 0, 1};
@@ -893,13 +895,7 @@ int afmpeg_frames(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
                   const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
                   afmpeg_frame_list **out)
 {
-    int err = afm_check_ffmpeg(rt, "afmpeg_frames()");
-    if (err) {
-        if (out)
-            *out = NULL;
-        return err;
-    }
-    err = frames_impl(rt, fs, path, fo, opts, out);
+    int err = frames_impl(rt, fs, path, fo, opts, out);
     if (!err)
         afm_error_clear();
     return err;
@@ -909,13 +905,7 @@ int afmpeg_thumbnail(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path, double
                      const afmpeg_frames_options *fo, const afmpeg_job_options *opts,
                      afmpeg_frame_list **out)
 {
-    int err = afm_check_ffmpeg(rt, "afmpeg_thumbnail()");
-    if (err) {
-        if (out)
-            *out = NULL;
-        return err;
-    }
-    err = thumbnail_impl(rt, fs, path, time, fo, opts, out);
+    int err = thumbnail_impl(rt, fs, path, time, fo, opts, out);
     if (!err)
         afm_error_clear();
     return err;

@@ -35,8 +35,6 @@ static const afm_module embedded = {
         .is_ffmpeg = 1,
     },
     .dl = NULL,
-    .is_ffmpeg = 1,
-    .sha256 = "",
 };
 
 const afm_module *afm_module_embedded(void)

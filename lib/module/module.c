@@ -134,8 +134,6 @@ static int load_so(const char *path, afm_module **out)
                          "compile it again with this afmpeg", path, AFM_MODULE_ABI);
     }
     m->dl = dl;
-    m->is_ffmpeg = m->vt.is_ffmpeg;
-    snprintf(m->sha256, sizeof m->sha256, "%s", m->vt.sha256);
     *out = m;
     return AFMPEG_OK;
 }
@@ -300,7 +298,7 @@ int afm_module_open(const afmpeg_runtime_options *o, afm_module **out)
             afm_module *mod;
             if ((err = load_so(o->module_path, &mod)))
                 return err;
-            if ((err = check_sha(o->module_sha256, mod->sha256, "module file's .wasm"))) {
+            if ((err = check_sha(o->module_sha256, mod->vt.sha256, "module file's .wasm"))) {
                 afm_module_close(mod);
                 return err;
             }

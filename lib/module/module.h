@@ -9,10 +9,8 @@
 #include "module/abi.h"
 
 typedef struct afm_module {
-    afm_module_v1 vt;      /* how to instantiate, start and free an instance */
-    void *dl;              /* dlopen handle; NULL for the embedded module */
-    int is_ffmpeg;         /* afmpeg's multi-call ffmpeg + ffprobe (probe, frames, ... work) */
-    char sha256[65];       /* of the .wasm; "" for the embedded module */
+    afm_module_v1 vt; /* how to instantiate, start and free an instance; what it is */
+    void *dl;         /* dlopen handle; NULL for the embedded module */
 } afm_module;
 
 /* The module built into the library (never freed). */
