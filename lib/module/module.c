@@ -69,11 +69,15 @@ static int map_file(const char *path, mapped *m)
                          "cannot open the module %s: %s", path, strerror(e));
     }
     struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        int e = S_ISDIR(st.st_mode) ? EISDIR : errno ? errno : EINVAL;
+    if (fstat(fd, &st)) {
+        int e = errno;
         close(fd);
-        return afm_error(e == EISDIR ? AFMPEG_EISDIR : AFMPEG_EIO, "the module %s is not a "
-                         "regular file", path);
+        return afm_error(AFMPEG_EIO, "cannot read the module %s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return afm_error(S_ISDIR(st.st_mode) ? AFMPEG_EISDIR : AFMPEG_EIO,
+                         "the module %s is not a regular file", path);
     }
     if (st.st_size == 0) {
         close(fd);

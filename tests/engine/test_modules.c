@@ -257,6 +257,7 @@ static void test_refused_modules(void **state)
     expect_refused(prog, NULL, 0, "abc", AFMPEG_EINVAL, "64 hex digits");
     expect_refused(prog, data, len, NULL, AFMPEG_EINVAL, "both");
     expect_refused("/nonexistent/prog.wasm", NULL, 0, NULL, AFMPEG_ENOENT, "/nonexistent");
+    expect_refused(wasi_dir, NULL, 0, NULL, AFMPEG_EISDIR, "not a regular file");
     free(data);
 }
 
