@@ -11,7 +11,9 @@
 #   make fate       FFmpeg's FATE (no samples), native no-asm and through the sandbox; fate-fast:
 #                   the CI subset
 #   make MODULE=gpl ...  the same targets with the GPL module (x264, --enable-gpl; docs/build.md)
-#                   in build-gpl/; make MODULE=gpl test-gpl: its own checks (tests/cli/gpl.sh)
+#                   in build-gpl/
+#   make test-gpl   the GPL module's own checks: its .wasm loaded at run time (tests/gpl/,
+#                   tests/cli/gpl.sh)
 #   make install    the libraries (libafmpeg.so.1, libafmpeg.a), afmpeg.h, afmpeg.pc, the CLI, the
 #                   man pages afmpeg(1) and afmpeg(3), the docs and examples; honours PREFIX
 #                   (default /usr/local), DESTDIR and the GNU directory variables (bindir, libdir,
@@ -83,6 +85,12 @@ $(BUILD)/obj/lib/fs/fontdata.o: lib/fs/fontdata.S $(FONTS)/.stamp
 $(MODULE_STAMP): $(wildcard module/* module/*/* module/*/*/* module/*/*/*/*)
 	module/build.sh $(BUILD)/module $(MODULE)
 module: $(MODULE_STAMP)
+# The module as a .wasm alone, without the native stage ($(BUILD)/wasm/afmpeg.wasm): what
+# afmpeg_new loads from a file (docs/modules.md). make MODULE=gpl module-wasm: the GPL one.
+WASM_STAMP := $(BUILD)/wasm/.stamp
+$(WASM_STAMP): $(wildcard module/* module/*/* module/*/*/* module/*/*/*/*)
+	WASM_ONLY=1 module/build.sh $(BUILD)/wasm $(MODULE)
+module-wasm: $(WASM_STAMP)
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) | $(MODULE_STAMP) $(WABT)/.stamp
 	@mkdir -p $(dir $@)
@@ -312,15 +320,26 @@ test: deps
 test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(HARDENING_TESTS) $(BUILD)/afmpeg $(WASI_PROGS) \
             $(TOOLS)/.stamp
 
-# The GPL module's own checks (make MODULE=gpl test-gpl): libx264 with CRF through the sandbox,
-# read back by Debian's ffmpeg; --enable-gpl there and not in the default build (built too);
-# the job cases, whose cropdetect runs as itself there.
+# The GPL module's own checks (make test-gpl), on its .wasm alone (make MODULE=gpl module-wasm)
+# loaded at run time by the default build: from a file, compiled into the module cache once, and
+# from bytes, each running libx264 beside the default module (tests/gpl/); libx264 with CRF
+# through the CLI's --module, read back by Debian's ffmpeg; --enable-gpl there and not in the
+# default module; the job cases on it, whose cropdetect runs as itself. (The GPL module linked in,
+# make MODULE=gpl, is the same module's code: docs/modules.md.)
+GPL_WASM := build-gpl/wasm/afmpeg.wasm
+$(BUILD)/tests/%: tests/gpl/%.c $(BUILD)/libafmpeg.a $(wildcard tests/engine/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AFM_CFLAGS) -Itests/engine $< -o $@ $(BUILD)/libafmpeg.a -lcmocka $(LDLIBS)
 test-gpl: deps
-	@[ "$(MODULE)" = gpl ] || { echo "test-gpl: run it as make MODULE=gpl test-gpl" >&2; exit 2; }
-	$(MAKE) $(BUILD)/afmpeg $(BUILD)/tests/test_jobs
-	$(MAKE) MODULE=lgpl BUILD=build SAN= build/afmpeg
-	AFMPEG_CLI=$(BUILD)/afmpeg AFMPEG_DEFAULT_CLI=build/afmpeg tests/run.sh tests/cli/gpl.sh \
-	    $(BUILD)/tests/test_jobs
+	$(MAKE) MODULE=gpl BUILD=build-gpl SAN= module-wasm
+	$(MAKE) MODULE=lgpl BUILD=build SAN= build/afmpeg build/tests/test_jobs \
+	    build/tests/test_gpl_module build/tools/.stamp
+	AFMPEG_TOOLS_DIR=$(abspath build/tools) AFMPEG_GPL_WASM=$(GPL_WASM) \
+	    tests/run.sh build/tests/test_gpl_module
+	AFMPEG_CLI=build/afmpeg AFMPEG_MODULE=$(GPL_WASM) AFMPEG_DEFAULT_CLI=build/afmpeg \
+	    tests/run.sh tests/cli/gpl.sh
+	AFMPEG_TOOLS_DIR=$(abspath build/tools) AFMPEG_TEST_MODULE=$(GPL_WASM) \
+	    tests/run.sh build/tests/test_jobs
 
 # The unit and engine suites under valgrind (memcheck, definite leaks are errors). Host-directory
 # tests skip there: valgrind 3.19 does not know openat2, and afmpeg will not run unjailed.
@@ -373,5 +392,5 @@ bench: deps
 clean:
 	rm -rf build build-san build-gpl build-gpl-san
 
-.PHONY: all deps demo module test test-build test-gpl test-unit test-valgrind bench fuzz clean man \
+.PHONY: all deps demo module module-wasm test test-build test-gpl test-unit test-valgrind bench fuzz clean man \
         install uninstall test-install FORCE

@@ -35,6 +35,7 @@ ENGINES = [
     ("debian", "Debian (asm)", "Debian ffmpeg, native with asm"),
     ("noasm", "native no-asm", "native no-asm build"),
     ("afmpeg", "afmpeg", "afmpeg in-process (wasm2c, gcc -O2)"),
+    ("afmfile", "afmpeg .wasm", "afmpeg, the same module loaded from its .wasm (module_path)"),
     ("v8", "V8", "V8: afmpeg.wasm in node:wasi"),
     ("ffmpegwasm", "ffmpeg.wasm", "ffmpeg.wasm (@ffmpeg/core) in Node"),
 ]
@@ -47,8 +48,8 @@ NAME = {e[0]: e[2] for e in ENGINES}
 # on this machine) and are not the same work: the report marks them and no goal uses them.
 OPENH264 = ["-c:v", "libopenh264"]
 X264 = ["-c:v", "libx264", "-preset", "veryfast"]
-H264 = {"debian": X264, "noasm": OPENH264, "afmpeg": OPENH264, "v8": OPENH264,
-        "ffmpegwasm": X264}
+H264 = {"debian": X264, "noasm": OPENH264, "afmpeg": OPENH264, "afmfile": OPENH264,
+        "v8": OPENH264, "ffmpegwasm": X264}
 
 # Every ffmpeg run is single-threaded: decoders (-threads before -i), encoders (-threads before
 # the output), simple and complex filter graphs.
@@ -103,6 +104,7 @@ GOAL_V8 = 1.5          # V8 / afmpeg, at least
 GOAL_OVERHEAD = 1.0    # ms, afmpeg's warm per-job overhead (-version)
 GOAL_NEW = 50.0        # ms, afmpeg_new
 GOAL_PROBE = 15.0      # ms, afmpeg_probe of the 720p clip, end to end
+GOAL_FILE = 1.05       # the module loaded from its .wasm / the embedded one, at most (same code)
 
 # V8 compiles every wasm function with its optimising tier (TurboFan) only, lazily at its first
 # call, so that "warm" (after the warm-up run) means V8's best code and not whatever tier a
@@ -227,8 +229,8 @@ class Server:
     up to 3 crashes in all; the result lists them."""
     TIMEOUT = 900
 
-    def __init__(self, cmd):
-        self.cmd, self.p, self.crashes, self.info = cmd, None, [], {}
+    def __init__(self, cmd, env=None):
+        self.cmd, self.env, self.p, self.crashes, self.info = cmd, env, None, [], {}
 
     def _line(self):
         while True:
@@ -262,7 +264,7 @@ class Server:
         while True:
             self.err = tempfile.TemporaryFile()
             self.p = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=self.err)
+                                      stderr=self.err, env=self.env)
             self.fd, self.buf = self.p.stdout.fileno(), b""
             msg = self._line()
             if msg is None:
@@ -347,14 +349,14 @@ def run_interleaved(runners, reps):
     return res
 
 
-def run_json(cmd, reps=None, timeout=1800, tries=3):
+def run_json(cmd, reps=None, timeout=1800, tries=3, env=None):
     """An in-process engine's driver: one process, one JSON line out. A driver killed by a
     signal (a crash of the engine, not a failed job) is run again, up to `tries` times in all;
     the result says how many crashes there were."""
     crashes = []
     for _ in range(tries):
         try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             return {"ok": False, "error": "timed out after %d s" % timeout}
         lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
@@ -455,6 +457,29 @@ def main():
     if not core:
         na.setdefault("ffmpegwasm", env.get("FFMPEGWASM_NA", "@ffmpeg/core not installed"))
 
+    # The module from a file: the embedded module's own .wasm through module_path, compiled into a
+    # module cache of the bench's. A full run starts from an empty one and times the compile (the
+    # first afmpeg_new, minutes) and then the loads from the cache; with --only, a cache a
+    # previous run left is used as it is.
+    extra = {}
+    file_env = None
+    if "afmpeg" in na or not wasm:
+        na["afmfile"] = na.get("afmpeg") or "afmpeg.wasm not found"
+    else:
+        mcache = os.path.join(out, "module-cache")
+        if not args.only.strip():
+            shutil.rmtree(mcache, ignore_errors=True)
+        file_env = dict(os.environ, AFMPEG_BENCH_MODULE=wasm, AFMPEG_CACHE_DIR=mcache,
+                        AFMPEG_TOOLS_DIR=os.environ.get("AFMPEG_TOOLS_DIR") or
+                        os.path.join(build, "tools"))
+        log("afmpeg_new from afmpeg.wasm (%s)" % (
+            "the cache has it" if os.path.isdir(mcache) else "an empty cache: compiles it, "
+            "minutes"))
+        extra["module_new"] = run_json([drv, "new", "20"], 20, timeout=3600, tries=1,
+                                       env=file_env)
+        if not extra["module_new"].get("ok"):
+            na["afmfile"] = "loading afmpeg.wasm failed: %s" % extra["module_new"].get("error")
+
     # Native engines work in a directory of their own, in memory when /dev/shm exists (afmpeg's
     # filesystem is in memory, ffmpeg.wasm's too, and V8's job root is on /dev/shm).
     work = tempfile.mkdtemp(prefix="afmpeg-bench-",
@@ -477,8 +502,9 @@ def main():
                 exe = argv[0] if e == "debian" else os.path.join(noasm, "bin", argv[0])
                 runners[e] = Native([shutil.which(exe) or exe] + argv[1:], work, w["outputs"],
                                     warmup)
-            elif e == "afmpeg":
-                runners[e] = Server([drv, "run", "0", str(warmup)] + files + ["--"] + argv)
+            elif e in ("afmpeg", "afmfile"):
+                runners[e] = Server([drv, "run", "0", str(warmup)] + files + ["--"] + argv,
+                                    env=file_env if e == "afmfile" else None)
             elif e == "v8":
                 runners[e] = Server([node] + NODE_FLAGS + [
                     os.path.join(HERE, "bench_wasi.mjs"), wasm, "run", "0", str(warmup)] +
@@ -501,7 +527,6 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
 
     # Start-up costs and the afmpeg-only measurements.
-    extra = {}
     if "afmpeg" not in na:
         log("afmpeg_new")
         extra["afmpeg_new"] = run_json([drv, "new", "20"], 20)
@@ -609,7 +634,7 @@ def make_charts(out, workloads, results):
                 'work as the others\' libopenh264" at screen 0.01, screen 0.02 font ",9" '
                 'noenhanced\n' % (LABEL["debian"], LABEL["ffmpegwasm"]))
     n = len(engines)
-    colours = ["#7f7f7f", "#1f77b4", "#2ca02c", "#ff7f0e", "#d62728"]
+    colours = ["#7f7f7f", "#1f77b4", "#2ca02c", "#98df8a", "#ff7f0e", "#d62728"]
     common = """
 set terminal pngcairo size 1200,600 font "DejaVu Sans,10"
 set bmargin 4
@@ -712,6 +737,8 @@ def write_report(out, info, workloads, results, extra, na, pool_md, charts):
                for w in media]
     v8 = [(w["id"], ratio(med(results, w["id"], "v8"), med(results, w["id"], "afmpeg")))
           for w in media]
+    ffile = [(w["id"], ratio(med(results, w["id"], "afmfile"), med(results, w["id"], "afmpeg")))
+             for w in workloads]
     over = med(results, "version", "afmpeg")
     new = extra.get("afmpeg_new", {})
     probe = extra.get("afmpeg_probe", {})
@@ -747,6 +774,11 @@ def write_report(out, info, workloads, results, extra, na, pool_md, charts):
     add("| `afmpeg_new` (first in the process; later ones: median %s ms) | <= %.0f ms | %s ms "
         "| %s |" % (fmt_ms(new.get("median_ms")), GOAL_NEW, fmt_ms(nv),
                     status(None if nv is None else nv <= GOAL_NEW)))
+    k, v, miss = worst(ffile, True)
+    add("| the module loaded from its .wasm / the embedded module, every workload (medians; "
+        "same code) | <= %.2fx | worst %s (%s) | %s |" % (
+            GOAL_FILE, fmt_ratio(v), k or "-", status(None if v is None else v <= GOAL_FILE,
+                                                     miss)))
     pv = probe.get("median_ms") if probe.get("ok") else None
     add("| probe of the 720p clip end to end (`afmpeg_probe`: ffprobe + JSON to structs, "
         "median) | <= %.0f ms | %s ms | %s |" % (GOAL_PROBE, fmt_ms(pv),
@@ -825,6 +857,12 @@ def write_report(out, info, workloads, results, extra, na, pool_md, charts):
             add("| %s | n/a: %s | | |" % (label, r.get("error", "")[:200]))
     row("`afmpeg_new` (afmpeg: prepare the runtime; new + close cycles after the first)",
         extra.get("afmpeg_new"))
+    mn = extra.get("module_new")
+    if mn:
+        row("`afmpeg_new` from afmpeg.wasm (`module_path`): first %s; later: loads "
+            "from the module cache" % ("from an empty cache, the compile (wasm2c + cc)"
+                                       if mn.get("first_ms", 0) > 10000 else "from the cache"),
+            mn)
     row("V8: `WebAssembly.compile` of afmpeg.wasm, node's default (lazy) compilation",
         extra.get("v8_compile"))
     pre = [results[w["id"]]["v8"].get("prepare_ms") for w in workloads
@@ -867,6 +905,11 @@ def write_report(out, info, workloads, results, extra, na, pool_md, charts):
     add("- **afmpeg**: `bench_afmpeg` linking build/libafmpeg.a; one runtime, then per run a job "
         "(`afmpeg_run`) on an in-memory filesystem already holding the inputs; only the job "
         "is timed (fresh instance, run, result). Peak RSS is the driver process's.")
+    add("- **afmpeg .wasm**: the same driver and jobs, its runtime made with `module_path` = the "
+        "module's own .wasm (`AFMPEG_BENCH_MODULE`): the library's compile of it (wasm2c, then "
+        "the C compiler with the module flags) loaded from a module cache of the bench's "
+        "(build/bench/module-cache), instead of the objects linked into the library. Same "
+        "code, so the same speed is expected.")
     add("- **V8**: node %s (V8 %s) running afmpeg's own module (`%s`, sha256 %s…) through "
         "`node:wasi`; compiled once, every function by TurboFan at its first call (`%s`: the "
         "warm-up run compiles what the workload uses); per run a fresh instance; the job's root "

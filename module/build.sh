@@ -13,7 +13,9 @@
 # Each stage is cached under a key hashed from everything that determines it, so a rebuild with
 # nothing changed only checks the stamps. CACHE is $AFMPEG_CACHE_DIR, else
 # $XDG_CACHE_HOME/afmpeg, else ~/.cache/afmpeg. JOBS sets the parallelism (default: nproc).
-# LIBS_ONLY=1 stops after stage 2 and prints the libraries' cache directories.
+# LIBS_ONLY=1 stops after stage 2 and prints the libraries' cache directories. WASM_ONLY=1 stops
+# after stage 3 and leaves OUTDIR pointing at the wasm stage (OUTDIR/afmpeg.wasm), for loading as
+# a module from a file (docs/modules.md) without the native stage.
 set -euo pipefail
 # Run by make, maybe recursively: the builds inside (openh264, FFmpeg) are make's of their own and
 # must not inherit the outer make's flags, jobserver or directory messages.
@@ -217,6 +219,13 @@ build_native() {
 if [ -n "${LIBS_ONLY:-}" ]; then  # LIBS_ONLY=1: fetch and build the guest libraries, then stop
     "$here/fetch.sh" "$CACHE/src" "$MODULE"; build_libs
     for name in $MODULE_LIBS; do echo "${lib_dir[$name]}"; done
+    exit 0
+fi
+if [ -n "${WASM_ONLY:-}" ]; then  # WASM_ONLY=1: the .wasm alone
+    [ -f "$wasm_dir/.stamp" ] && log "cached: $wasm_dir" || build_wasm
+    mkdir -p "$(dirname "$out")"
+    ln -sfn "$wasm_dir" "$out"
+    touch "$wasm_dir/.stamp"
     exit 0
 fi
 if [ -f "$native_dir/.stamp" ]; then

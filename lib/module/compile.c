@@ -3,11 +3,15 @@
  * system's C compiler — the same steps and flags as module/build.sh uses for the embedded
  * module, so a loaded module runs the same code at the same speed.
  *
- * The tools directory is $AFMPEG_TOOLS_DIR, else AFM_TOOLS_DIR (set at build time: the install's
- * libexec/afmpeg/tools). The compiler is $CC, else cc. Each step runs as a child process
- * (posix_spawn), its output kept in the work directory for the error message. */
+ * The tools directory is $AFMPEG_TOOLS_DIR; else the one beside the file afmpeg's code runs
+ * from (libafmpeg.so or the program linking libafmpeg.a): DIR/../libexec/afmpeg/tools, as
+ * installed under any prefix, or DIR/tools, as in the build tree; else AFM_TOOLS_DIR (set at
+ * build time: the configured install's libexec/afmpeg/tools). The compiler is $CC, else cc. Each
+ * step runs as a child process (posix_spawn), its output kept in the work directory for the
+ * error message. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -187,16 +191,54 @@ static pthread_once_t id_once = PTHREAD_ONCE_INIT;
 static char toolchain[2048];
 static char toolchain_err[4600];
 
+/* The tools directory (realpath into tools[]), or -1 with toolchain_err saying where it looked. */
+static int find_tools(void)
+{
+    const char *env = getenv("AFMPEG_TOOLS_DIR");
+    if (env && *env) {
+        if (realpath(env, tools))
+            return 0;
+        snprintf(toolchain_err, sizeof toolchain_err, "no module tools at AFMPEG_TOOLS_DIR=%s "
+                 "(install afmpeg's module tools, or set AFMPEG_TOOLS_DIR)", env);
+        return -1;
+    }
+    /* The file this code was loaded from: libafmpeg.so, or the program itself when it linked
+     * libafmpeg.a (glibc then reports argv[0], which need not be a path: ask the kernel). */
+    char self[PATH_MAX] = "", cand[2][PATH_MAX + 64];
+    Dl_info dl;
+    if (dladdr((void *)find_tools, &dl) && dl.dli_fname && strchr(dl.dli_fname, '/') &&
+        strcmp(dl.dli_fname, program_invocation_name) && realpath(dl.dli_fname, self))
+        ;
+    else {
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        self[n > 0 ? n : 0] = '\0';
+    }
+    char *slash = strrchr(self, '/');
+    int ncand = 0;
+    if (slash) {
+        *slash = '\0';
+        snprintf(cand[ncand++], sizeof cand[0], "%s/../libexec/afmpeg/tools", self);
+        snprintf(cand[ncand++], sizeof cand[0], "%s/tools", self);
+    }
+    for (int i = 0; i < ncand; i++) {
+        char w2c[sizeof cand[0] + 8];
+        snprintf(w2c, sizeof w2c, "%s/wasm2c", cand[i]);
+        if (access(w2c, X_OK) == 0 && realpath(cand[i], tools))
+            return 0;
+    }
+    if (realpath(AFM_TOOLS_DIR, tools))
+        return 0;
+    snprintf(toolchain_err, sizeof toolchain_err, "no module tools at %s%s%s (install afmpeg's "
+             "module tools, or set AFMPEG_TOOLS_DIR)", AFM_TOOLS_DIR,
+             ncand ? " or beside " : "", ncand ? self : "");
+    return -1;
+}
+
 static void make_id(void)
 {
     char w2c[PATH_MAX + 16], ccv[256], wv[128];
-    const char *env = getenv("AFMPEG_TOOLS_DIR");
-    const char *given = env && *env ? env : AFM_TOOLS_DIR;
-    if (!realpath(given, tools)) {
-        snprintf(toolchain_err, sizeof toolchain_err, "no module tools at %s (install afmpeg's "
-                 "module tools, or set AFMPEG_TOOLS_DIR)", given);
+    if (find_tools())
         return;
-    }
     const char *td = tools;
     snprintf(w2c, sizeof w2c, "%s/wasm2c", td);
     if (access(w2c, X_OK) != 0) {

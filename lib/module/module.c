@@ -3,7 +3,14 @@
  * as it is. The cache directory holds, per module and toolchain, KEY.so (the shared object),
  * KEY.sum (its SHA-256, written after it: an object without a matching sum is never loaded, and
  * is rebuilt) and KEY.lock (held while one process compiles, so that others wait for its result
- * instead of compiling too). */
+ * instead of compiling too).
+ *
+ * Hashing an FFmpeg-sized module takes tens of milliseconds (24 MB of .wasm, 34 MB of object), so
+ * a load hashes a file only when it changed since it was last hashed: KEY.sum also records the
+ * object's identity (device, inode, size, modification and change times) when its sum was
+ * checked, and WKEY.id, per .wasm path, the .wasm's identity and SHA-256. A file replaced,
+ * truncated or written since (a new inode, size or change time, which no program can set back)
+ * is hashed again. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -56,6 +63,7 @@ const afm_host_v1 *afm_module_host(void)
 typedef struct mapped {
     void *data;
     size_t len;
+    struct stat st;  /* of the file mapped */
 } mapped;
 
 static int map_file(const char *path, mapped *m)
@@ -83,6 +91,7 @@ static int map_file(const char *path, mapped *m)
         close(fd);
         return afm_error(AFMPEG_EMODULE, "the module %s is empty", path);
     }
+    m->st = st;
     m->len = (size_t)st.st_size;
     m->data = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
@@ -190,27 +199,30 @@ static int cache_dir(const afmpeg_runtime_options *o, char *out, size_t size)
     return AFMPEG_OK;
 }
 
-/* Is KEY.so there, and does it match KEY.sum? */
-static int cache_valid(const char *so, const char *sum)
+/* A file's identity: it changes when the file is replaced, truncated or written ("" if the file
+ * cannot be examined). */
+static void identity(const struct stat *st, char out[160])
 {
-    char want[80] = "", have[65];
-    FILE *f = fopen(sum, "r");
-    if (!f)
-        return 0;
-    int ok = fgets(want, sizeof want, f) != NULL;
-    fclose(f);
-    want[strcspn(want, "\n")] = '\0';
-    return ok && file_sha256(so, have) == 0 && !strcmp(want, have);
+    snprintf(out, 160, "%ju %ju %jd %jd.%09ld %jd.%09ld", (uintmax_t)st->st_dev,
+             (uintmax_t)st->st_ino, (intmax_t)st->st_size, (intmax_t)st->st_mtim.tv_sec,
+             st->st_mtim.tv_nsec, (intmax_t)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
 }
 
-static int write_sum(const char *so, const char *sum)
+static void path_identity(const char *path, char out[160])
 {
-    char h[65], tmp[4300];
-    if (file_sha256(so, h))
-        return afm_error(AFMPEG_EIO, "cannot read back %s", so);
-    snprintf(tmp, sizeof tmp, "%s.tmp", sum);
+    struct stat st;
+    out[0] = '\0';
+    if (!stat(path, &st))
+        identity(&st, out);
+}
+
+/* Writes `text` to `path` whole or not at all (a temporary file renamed over it). */
+static int write_small(const char *path, const char *text, int sync)
+{
+    char tmp[4400];
+    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
     FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%s\n", h) < 0 || fflush(f) || fsync(fileno(f))) {
+    if (!f || fputs(text, f) < 0 || fflush(f) || (sync && fsync(fileno(f)))) {
         int e = errno;
         if (f)
             fclose(f);
@@ -218,12 +230,85 @@ static int write_sum(const char *so, const char *sum)
         return afm_error(AFMPEG_EIO, "cannot write %s: %s", tmp, strerror(e));
     }
     fclose(f);
-    if (rename(tmp, sum)) {
+    if (rename(tmp, path)) {
         int e = errno;
         unlink(tmp);
-        return afm_error(AFMPEG_EIO, "cannot write %s: %s", sum, strerror(e));
+        return afm_error(AFMPEG_EIO, "cannot write %s: %s", path, strerror(e));
     }
     return AFMPEG_OK;
+}
+
+/* Reads the first two lines of a small file (without their newlines); 0 if it has the first. */
+static int read_two_lines(const char *path, char *a, size_t asize, char *b, size_t bsize)
+{
+    FILE *f = fopen(path, "r");
+    a[0] = b[0] = '\0';
+    if (!f)
+        return -1;
+    int ok = fgets(a, (int)asize, f) != NULL;
+    if (ok && !fgets(b, (int)bsize, f))
+        b[0] = '\0';
+    fclose(f);
+    a[strcspn(a, "\n")] = '\0';
+    b[strcspn(b, "\n")] = '\0';
+    return ok ? 0 : -1;
+}
+
+/* Records KEY.so's sum and identity in KEY.sum. */
+static int write_sum(const char *so, const char *sum, const char *sha)
+{
+    char id[160], text[300];
+    path_identity(so, id);
+    snprintf(text, sizeof text, "%s\n%s\n", sha, id);
+    return write_small(sum, text, 1);
+}
+
+/* Is KEY.so there, and does it match KEY.sum? Hashed only if it changed since last checked. */
+static int cache_valid(const char *so, const char *sum)
+{
+    char want[80], id[160], have[65], now[160];
+    if (read_two_lines(sum, want, sizeof want, id, sizeof id))
+        return 0;
+    path_identity(so, now);
+    if (!now[0])
+        return 0;
+    if (id[0] && !strcmp(id, now))
+        return 1;
+    if (file_sha256(so, have) || strcmp(want, have))
+        return 0;
+    write_sum(so, sum, have);  /* the same object, touched: remember it as checked */
+    afm_error_clear();
+    return 1;
+}
+
+/* The SHA-256 of the .wasm mapped from `path`: from WKEY.id when the file is the one hashed
+ * then, else hashed (and recorded there, if the file did not change meanwhile). */
+static void wasm_sha256(const afmpeg_runtime_options *o, const char *path, const mapped *m,
+                        char sha[65])
+{
+    char dir[4096], abs[PATH_MAX], key[65], memo[4200], id[160], was[160], rec[80];
+    identity(&m->st, id);
+    if (cache_dir(o, dir, sizeof dir) || !realpath(path, abs)) {
+        afm_error_clear();
+        afm_sha256_hex(m->data, m->len, sha);
+        return;
+    }
+    afm_sha256_hex(abs, strlen(abs), key);
+    key[32] = '\0';
+    snprintf(memo, sizeof memo, "%s/w%s.id", dir, key);
+    if (!read_two_lines(memo, was, sizeof was, rec, sizeof rec) && !strcmp(was, id) &&
+        strlen(rec) == 64) {
+        memcpy(sha, rec, 65);
+        return;
+    }
+    afm_sha256_hex(m->data, m->len, sha);
+    path_identity(path, was);
+    if (!strcmp(was, id)) {  /* unchanged while it was hashed */
+        char text[300];
+        snprintf(text, sizeof text, "%s\n%s\n", id, sha);
+        write_small(memo, text, 0);
+    }
+    afm_error_clear();
 }
 
 /* The module `wasm` from the cache, compiling it first when it is not there (or damaged). */
@@ -255,8 +340,11 @@ static int from_cache(const afmpeg_runtime_options *o, const uint8_t *wasm, size
         unlink(sum);
         afm_compile_ctx ctx = {o->on_compile, o->compile_payload};
         err = afm_compile(wasm, len, info, sha, so, &ctx);
+        char h[65];
+        if (!err && file_sha256(so, h))
+            err = afm_error(AFMPEG_EIO, "cannot read back %s", so);
         if (!err)
-            err = write_sum(so, sum);
+            err = write_sum(so, sum, h);
     }
     flock(fd, LOCK_UN);
     close(fd);
@@ -288,7 +376,7 @@ int afm_module_open(const afmpeg_runtime_options *o, afm_module **out)
         return afm_error(AFMPEG_EINVAL, "module_path and module_data are both set");
     if (o->module_data && !o->module_size)
         return afm_error(AFMPEG_EINVAL, "module_data is set but module_size is 0");
-    mapped m = {NULL, 0};
+    mapped m = {.data = NULL};
     const uint8_t *data = o->module_data;
     size_t len = o->module_size;
     int err;
@@ -311,7 +399,10 @@ int afm_module_open(const afmpeg_runtime_options *o, afm_module **out)
         }
     }
     char sha[65];
-    afm_sha256_hex(data, len, sha);
+    if (o->module_path)
+        wasm_sha256(o, o->module_path, &m, sha);
+    else
+        afm_sha256_hex(data, len, sha);
     afm_wasm_info info;
     if (!(err = check_sha(o->module_sha256, sha, "module")) &&
         !(err = afm_wasm_check(data, len, MAX_PAGES, &info)))

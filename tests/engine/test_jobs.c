@@ -1023,7 +1023,14 @@ static int setup(void **state)
     snprintf(fixtures, sizeof fixtures, "/tmp/afmpeg-jobs-XXXXXX");
     if (!mkdtemp(fixtures) || sh("tests/jobs/fixtures.sh %s", fixtures) != 0)
         return -1;
-    return afmpeg_new(NULL, &rt);
+    /* AFMPEG_TEST_MODULE: the cases on a module loaded at run time (test-gpl: the GPL one). */
+    afmpeg_runtime_options o = AFMPEG_RUNTIME_OPTIONS_INIT;
+    o.module_path = getenv("AFMPEG_TEST_MODULE");
+    if (afmpeg_new(&o, &rt)) {
+        fprintf(stderr, "afmpeg_new: %s\n", afmpeg_last_error());
+        return -1;
+    }
+    return 0;
 }
 
 static int teardown(void **state)

@@ -329,6 +329,54 @@ t_cli() {
 }
 check "installed CLI: afmpeg --version, ffprobe through the libexec link" t_cli
 
+# ---- modules from a .wasm: the installed module tools, found beside what runs -----------------
+# Under this scratch prefix, not the configured one (/usr/local): the library finds
+# PREFIX/libexec/afmpeg/tools from where its code was loaded (docs/modules.md).
+clang-19 --target=wasm32-wasi -O2 tests/modules/prog.c -o "$tmp/prog.wasm" ||
+    fail "clang-19 could not build tests/modules/prog.c"
+t_module_cli() {
+    cd "$tmp" || exit 1
+    AFMPEG_CACHE_DIR=$tmp/mcache-cli "$prefix/bin/afmpeg" run prog.wasm hello 3 > out.txt
+    local rc=$?
+    [ $rc -eq 3 ] || fail "exit $rc, not 3"
+    grep -qx 'argv\[1\]=hello' out.txt || fail "output: $(cat out.txt)"
+    ls "$tmp"/mcache-cli/modules/*.so || fail "nothing compiled into the cache"
+}
+check "installed CLI: afmpeg run prog.wasm compiles it with PREFIX/libexec/afmpeg/tools" \
+    t_module_cli
+t_module_lib() {
+    mkdir -p "$tmp/modlib" && cd "$tmp/modlib" || exit 1
+    cat > modload.c <<'C'
+#include <afmpeg.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+    afmpeg_runtime_options o = AFMPEG_RUNTIME_OPTIONS_INIT;
+    afmpeg_runtime *rt = NULL;
+    afmpeg_fs *fs = NULL;
+    afmpeg_result *res = NULL;
+    const char *args[] = {"prog", "hello", "5", NULL};
+    size_t n;
+    o.module_path = argc > 1 ? argv[1] : "";
+    if (afmpeg_new(&o, &rt) || afmpeg_fs_new_memory(&fs) || afmpeg_run(rt, fs, args, NULL, &res)) {
+        fprintf(stderr, "%s\n", afmpeg_last_error());
+        return 1;
+    }
+    printf("exit %d\n%s", afmpeg_result_exit_code(res), afmpeg_result_stdout(res, &n));
+    afmpeg_result_free(res);
+    afmpeg_fs_free(fs);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
+    return 0;
+}
+C
+    cc -Wall -Wextra -Werror modload.c -o modload $(pkg-config --cflags --libs afmpeg) || exit 1
+    AFMPEG_CACHE_DIR=$tmp/mcache-lib LD_LIBRARY_PATH=$lib ./modload "$tmp/prog.wasm" > out.txt ||
+        fail "modload: $(cat out.txt)"
+    grep -qx 'exit 5' out.txt && grep -qx 'argv\[1\]=hello' out.txt || fail "$(cat out.txt)"
+}
+check "a program on libafmpeg.so.$major compiles a .wasm with PREFIX/libexec/afmpeg/tools" \
+    t_module_lib
+
 # ---- DESTDIR, and uninstall ------------------------------------------------------------------
 stage=$tmp/stage
 t_destdir() {
