@@ -368,6 +368,54 @@ static void test_damaged_cache_rebuilt(void **state)
     free(so);
 }
 
+/* A load hashes a file only when it changed since it was hashed: the object touched (same
+ * bytes, a new change time) is hashed again, loads without a compile and has its new identity
+ * recorded; a .wasm rewritten in place under a path loaded before is hashed again, so it is
+ * compiled as the new module it is, never taken for the old one. */
+static void test_changed_files_hashed_again(void **state)
+{
+    (void)state;
+    char *so = sh_capture("ls '%s'/*.so | head -n1", cache);
+    assert_non_null(so);
+    so[strcspn(so, "\n")] = '\0';
+    char sum[1200], copy[1200];
+    snprintf(sum, sizeof sum, "%.*s.sum", (int)(strlen(so) - 3), so);
+    char *id_before = sh_capture("sed -n 2p '%s'", sum);
+    assert_non_null(id_before);
+    assert_true(strlen(id_before) > 10);
+    usleep(20000);  /* past the file system's time granularity */
+    assert_int_equal(sh("touch '%s'", so), 0);
+    int before = compiles;
+    afmpeg_runtime *rt = NULL;
+    assert_int_equal(open_module(prog, NULL, 0, NULL, 0, &rt), AFMPEG_OK);
+    assert_int_equal(compiles, before);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
+    char *id_after = sh_capture("sed -n 2p '%s'", sum);
+    assert_non_null(id_after);
+    assert_string_not_equal(id_before, id_after);
+
+    snprintf(copy, sizeof copy, "%s/copy.wasm", cache);
+    assert_int_equal(sh("cp '%s' '%s'", prog, copy), 0);
+    assert_int_equal(open_module(copy, NULL, 0, NULL, 0, &rt), AFMPEG_OK);
+    assert_int_equal(compiles, before);  /* the same bytes as prog: its object */
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
+    /* In place (same inode): prog plus a custom section, a valid module of its own. */
+    assert_int_equal(sh("{ cat '%s'; printf '\\000\\004\\001x\\000\\000'; } > '%s.new' && "
+                        "cat '%s.new' > '%s'", prog, copy, copy, copy), 0);
+    assert_int_equal(open_module(copy, NULL, 0, NULL, 0, &rt), AFMPEG_OK);
+    assert_int_equal(compiles, before + 1);
+    afmpeg_result *res = NULL;
+    const char *out;
+    const char *argv[] = {"prog", "hello", "6", NULL};
+    assert_int_equal(run_prog(rt, argv, 0, &res, &out), AFMPEG_OK);
+    assert_int_equal(afmpeg_result_exit_code(res), 6);
+    afmpeg_result_free(res);
+    afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
+    free(so);
+    free(id_before);
+    free(id_after);
+}
+
 /* Two processes loading a module new to the cache at once: one compiles, the other waits for
  * it and loads its object. Each child writes a line to `log` per compile it starts. */
 static void test_two_processes_compile_once(void **state)
@@ -490,6 +538,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ffmpeg_calls_refused),
         cmocka_unit_test(test_beside_the_embedded_module),
         cmocka_unit_test(test_damaged_cache_rebuilt),
+        cmocka_unit_test(test_changed_files_hashed_again),
         cmocka_unit_test(test_two_processes_compile_once),
         cmocka_unit_test(test_module_file),
         cmocka_unit_test(test_app_children_untouched),
