@@ -479,6 +479,8 @@ def main():
                                        env=file_env)
         if not extra["module_new"].get("ok"):
             na["afmfile"] = "loading afmpeg.wasm failed: %s" % extra["module_new"].get("error")
+        else:  # a new process on the filled cache: its first load asks the toolchain its id
+            extra["module_new_cached"] = run_json([drv, "new", "20"], 20, env=file_env)
 
     # Native engines work in a directory of their own, in memory when /dev/shm exists (afmpeg's
     # filesystem is in memory, ffmpeg.wasm's too, and V8's job root is on /dev/shm).
@@ -863,6 +865,8 @@ def write_report(out, info, workloads, results, extra, na, pool_md, charts):
             "from the module cache" % ("from an empty cache, the compile (wasm2c + cc)"
                                        if mn.get("first_ms", 0) > 10000 else "from the cache"),
             mn)
+    row("`afmpeg_new` from afmpeg.wasm in a new process, the cache filled: first (asks `cc` and "
+        "`wasm2c` their versions, once per process) and later loads", extra.get("module_new_cached"))
     row("V8: `WebAssembly.compile` of afmpeg.wasm, node's default (lazy) compilation",
         extra.get("v8_compile"))
     pre = [results[w["id"]]["v8"].get("prepare_ms") for w in workloads
