@@ -222,7 +222,7 @@ static int find_tools(void)
     }
     for (int i = 0; i < ncand; i++) {
         char w2c[sizeof cand[0] + 8];
-        snprintf(w2c, sizeof w2c, "%s/wasm2c", cand[i]);
+        snprintf(w2c, sizeof w2c, "%.*s/wasm2c", (int)sizeof cand[0] - 1, cand[i]);
         if (access(w2c, X_OK) == 0 && realpath(cand[i], tools))
             return 0;
     }
