@@ -216,22 +216,27 @@ static void path_identity(const char *path, char out[160])
         identity(&st, out);
 }
 
-/* Writes `text` to `path` whole or not at all (a temporary file renamed over it). */
+/* Writes `text` to `path` whole or not at all: a temporary file of its own (several threads or
+ * processes may write the same file at once), renamed over it. */
 static int write_small(const char *path, const char *text, int sync)
 {
     char tmp[4400];
-    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f || fputs(text, f) < 0 || fflush(f) || (sync && fsync(fileno(f)))) {
-        int e = errno;
-        if (f)
-            fclose(f);
+    snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return afm_error(AFMPEG_EIO, "cannot write %s: %s", path, strerror(errno));
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    int e = n < 0 ? errno : EIO;
+    if (n != (ssize_t)len || fchmod(fd, 0644) || (sync && fsync(fd))) {
+        e = n == (ssize_t)len ? errno : e;
+        close(fd);
         unlink(tmp);
         return afm_error(AFMPEG_EIO, "cannot write %s: %s", tmp, strerror(e));
     }
-    fclose(f);
+    close(fd);
     if (rename(tmp, path)) {
-        int e = errno;
+        e = errno;
         unlink(tmp);
         return afm_error(AFMPEG_EIO, "cannot write %s: %s", path, strerror(e));
     }
