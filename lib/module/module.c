@@ -8,7 +8,7 @@
  * Hashing an FFmpeg-sized module takes tens of milliseconds (24 MB of .wasm, 34 MB of object), so
  * a load hashes a file only when it changed since it was last hashed: KEY.sum also records the
  * object's identity (device, inode, size, modification and change times) when its sum was
- * checked, and WKEY.id, per .wasm path, the .wasm's identity and SHA-256. A file replaced,
+ * checked, and wKEY.id, per .wasm path, the .wasm's SHA-256 and identity. A file replaced,
  * truncated or written since (a new inode, size or change time, which no program can set back)
  * is hashed again. */
 #define _GNU_SOURCE
@@ -109,8 +109,25 @@ static void unmap(mapped *m)
     m->data = NULL;
 }
 
-/* SHA-256 of a file, or -1 if it cannot be read. */
-static int file_sha256(const char *path, char out[65])
+/* A file's identity: it changes when the file is replaced, truncated or written. */
+static void identity(const struct stat *st, char out[160])
+{
+    snprintf(out, 160, "%ju %ju %jd %jd.%09ld %jd.%09ld", (uintmax_t)st->st_dev,
+             (uintmax_t)st->st_ino, (intmax_t)st->st_size, (intmax_t)st->st_mtim.tv_sec,
+             st->st_mtim.tv_nsec, (intmax_t)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+}
+
+/* The identity of the file at `path` now ("" if it cannot be examined). */
+static void path_identity(const char *path, char out[160])
+{
+    struct stat st;
+    out[0] = '\0';
+    if (!stat(path, &st))
+        identity(&st, out);
+}
+
+/* SHA-256 of a file and the identity of what was hashed, or -1 if it cannot be read. */
+static int file_sha256(const char *path, char out[65], char id[160])
 {
     mapped m;
     if (map_file(path, &m) != AFMPEG_OK) {
@@ -118,6 +135,7 @@ static int file_sha256(const char *path, char out[65])
         return -1;
     }
     afm_sha256_hex(m.data, m.len, out);
+    identity(&m.st, id);
     unmap(&m);
     return 0;
 }
@@ -199,23 +217,6 @@ static int cache_dir(const afmpeg_runtime_options *o, char *out, size_t size)
     return AFMPEG_OK;
 }
 
-/* A file's identity: it changes when the file is replaced, truncated or written ("" if the file
- * cannot be examined). */
-static void identity(const struct stat *st, char out[160])
-{
-    snprintf(out, 160, "%ju %ju %jd %jd.%09ld %jd.%09ld", (uintmax_t)st->st_dev,
-             (uintmax_t)st->st_ino, (intmax_t)st->st_size, (intmax_t)st->st_mtim.tv_sec,
-             st->st_mtim.tv_nsec, (intmax_t)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
-}
-
-static void path_identity(const char *path, char out[160])
-{
-    struct stat st;
-    out[0] = '\0';
-    if (!stat(path, &st))
-        identity(&st, out);
-}
-
 /* Writes `text` to `path` whole or not at all: a temporary file of its own (several threads or
  * processes may write the same file at once), renamed over it. */
 static int write_small(const char *path, const char *text, int sync)
@@ -243,88 +244,79 @@ static int write_small(const char *path, const char *text, int sync)
     return AFMPEG_OK;
 }
 
-/* Reads the first two lines of a small file (without their newlines); 0 if it has the first. */
-static int read_two_lines(const char *path, char *a, size_t asize, char *b, size_t bsize)
+/* A record (KEY.sum, wKEY.id): a SHA-256, and the identity of the file whose sum it is when it
+ * was hashed ("" in a sum written before identities were recorded). 0 if it has the SHA-256. */
+static int read_record(const char *path, char sha[65], char id[160])
 {
+    char line[80] = "";
     FILE *f = fopen(path, "r");
-    a[0] = b[0] = '\0';
+    id[0] = '\0';
     if (!f)
         return -1;
-    int ok = fgets(a, (int)asize, f) != NULL;
-    if (ok && !fgets(b, (int)bsize, f))
-        b[0] = '\0';
+    if (fgets(line, sizeof line, f) && fgets(id, 160, f))
+        id[strcspn(id, "\n")] = '\0';
     fclose(f);
-    a[strcspn(a, "\n")] = '\0';
-    b[strcspn(b, "\n")] = '\0';
-    return ok ? 0 : -1;
+    line[strcspn(line, "\n")] = '\0';
+    if (strlen(line) != 64)
+        return -1;
+    memcpy(sha, line, 65);
+    return 0;
 }
 
-/* Records KEY.so's sum and identity in KEY.sum. */
-static int write_sum(const char *so, const char *sum, const char *sha)
+static int write_record(const char *path, const char *sha, const char *id, int sync)
 {
-    char id[160], text[300];
-    path_identity(so, id);
+    char text[300];
     snprintf(text, sizeof text, "%s\n%s\n", sha, id);
-    return write_small(sum, text, 1);
+    return write_small(path, text, sync);
 }
 
 /* Is KEY.so there, and does it match KEY.sum? Hashed only if it changed since last checked. */
 static int cache_valid(const char *so, const char *sum)
 {
-    char want[80], id[160], have[65], now[160];
-    if (read_two_lines(sum, want, sizeof want, id, sizeof id))
+    char want[65], was[160], now[160], have[65];
+    if (read_record(sum, want, was))
         return 0;
     path_identity(so, now);
     if (!now[0])
         return 0;
-    if (id[0] && !strcmp(id, now))
+    if (was[0] && !strcmp(was, now))
         return 1;
-    if (file_sha256(so, have) || strcmp(want, have))
+    if (file_sha256(so, have, now) || strcmp(want, have))
         return 0;
-    write_sum(so, sum, have);  /* the same object, touched: remember it as checked */
+    write_record(sum, have, now, 1);  /* the same object, touched: remember it as checked */
     afm_error_clear();
     return 1;
 }
 
-/* The SHA-256 of the .wasm mapped from `path`: from WKEY.id when the file is the one hashed
- * then, else hashed (and recorded there, if the file did not change meanwhile). */
-static void wasm_sha256(const afmpeg_runtime_options *o, const char *path, const mapped *m,
-                        char sha[65])
+/* The SHA-256 of the .wasm mapped from `path`: from its record in the cache directory `dir`
+ * when the file is the one hashed then, else hashed (and recorded, if the file did not change
+ * meanwhile). */
+static void wasm_sha256(const char *dir, const char *path, const mapped *m, char sha[65])
 {
-    char dir[4096], abs[PATH_MAX], key[65], memo[4200], id[160], was[160], rec[80];
+    char abs[PATH_MAX], key[65], rec[4200] = "", id[160], was[160];
     identity(&m->st, id);
-    if (cache_dir(o, dir, sizeof dir) || !realpath(path, abs)) {
-        afm_error_clear();
-        afm_sha256_hex(m->data, m->len, sha);
-        return;
-    }
-    afm_sha256_hex(abs, strlen(abs), key);
-    key[32] = '\0';
-    snprintf(memo, sizeof memo, "%s/w%s.id", dir, key);
-    if (!read_two_lines(memo, was, sizeof was, rec, sizeof rec) && !strcmp(was, id) &&
-        strlen(rec) == 64) {
-        memcpy(sha, rec, 65);
-        return;
+    if (realpath(path, abs)) {
+        afm_sha256_hex(abs, strlen(abs), key);
+        key[32] = '\0';
+        snprintf(rec, sizeof rec, "%s/w%s.id", dir, key);
+        if (!read_record(rec, sha, was) && !strcmp(was, id))
+            return;
     }
     afm_sha256_hex(m->data, m->len, sha);
     path_identity(path, was);
-    if (!strcmp(was, id)) {  /* unchanged while it was hashed */
-        char text[300];
-        snprintf(text, sizeof text, "%s\n%s\n", id, sha);
-        write_small(memo, text, 0);
+    if (rec[0] && !strcmp(was, id)) {  /* unchanged while it was hashed */
+        write_record(rec, sha, id, 0);
+        afm_error_clear();
     }
-    afm_error_clear();
 }
 
 /* The module `wasm` from the cache, compiling it first when it is not there (or damaged). */
-static int from_cache(const afmpeg_runtime_options *o, const uint8_t *wasm, size_t len,
-                      const afm_wasm_info *info, const char *sha, afm_module **out)
+static int from_cache(const afmpeg_runtime_options *o, const char *dir, const uint8_t *wasm,
+                      size_t len, const afm_wasm_info *info, const char *sha, afm_module **out)
 {
     const char *tc = afm_toolchain_id();
-    char dir[4096], key_src[2048], key[65], so[4200], sum[4200], lock[4200];
-    int err = cache_dir(o, dir, sizeof dir);
-    if (err)
-        return err;
+    char key_src[2048], key[65], so[4200], sum[4200], lock[4200];
+    int err = AFMPEG_OK;
     snprintf(key_src, sizeof key_src, "%s\n%s", sha, tc ? tc : "no toolchain");
     afm_sha256_hex(key_src, strlen(key_src), key);
     key[32] = '\0';
@@ -345,11 +337,11 @@ static int from_cache(const afmpeg_runtime_options *o, const uint8_t *wasm, size
         unlink(sum);
         afm_compile_ctx ctx = {o->on_compile, o->compile_payload};
         err = afm_compile(wasm, len, info, sha, so, &ctx);
-        char h[65];
-        if (!err && file_sha256(so, h))
+        char h[65], id[160];
+        if (!err && file_sha256(so, h, id))
             err = afm_error(AFMPEG_EIO, "cannot read back %s", so);
         if (!err)
-            err = write_sum(so, sum, h);
+            err = write_record(sum, h, id, 1);
     }
     flock(fd, LOCK_UN);
     close(fd);
@@ -403,15 +395,19 @@ int afm_module_open(const afmpeg_runtime_options *o, afm_module **out)
             return AFMPEG_OK;
         }
     }
-    char sha[65];
+    char dir[4096], sha[65];
+    afm_wasm_info info;
+    if ((err = cache_dir(o, dir, sizeof dir))) {
+        unmap(&m);
+        return err;
+    }
     if (o->module_path)
-        wasm_sha256(o, o->module_path, &m, sha);
+        wasm_sha256(dir, o->module_path, &m, sha);
     else
         afm_sha256_hex(data, len, sha);
-    afm_wasm_info info;
     if (!(err = check_sha(o->module_sha256, sha, "module")) &&
         !(err = afm_wasm_check(data, len, MAX_PAGES, &info)))
-        err = from_cache(o, data, len, &info, sha, out);
+        err = from_cache(o, dir, data, len, &info, sha, out);
     unmap(&m);
     return err;
 }
