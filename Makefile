@@ -257,8 +257,8 @@ uninstall:
 
 ldconfig = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG); fi
 
-test-install: all
-	tests/run.sh tests/install/run.sh
+test-install: all $(BUILD)/tests/wasi/prog.wasm
+	AFMPEG_WASI_PROG=$(BUILD)/tests/wasi/prog.wasm tests/run.sh tests/install/run.sh
 
 FORCE:
 
@@ -285,11 +285,15 @@ $(BUILD)/tests/test_rt: tests/unit/test_rt.c $(BASE_OBJS) tests/unit/testutil.h 
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) -Itests/unit -I$(RT_GUEST) $< -o $@ $(BASE_OBJS) \
 	    $(RT_GUEST)/rt_guest.o -lcmocka $(LDLIBS)
 
-# Engine tests: the whole library with the real module, and real media.
-ENGINE_TESTS := $(patsubst tests/engine/%.c,$(BUILD)/tests/%,$(wildcard tests/engine/test_*.c))
-$(BUILD)/tests/%: tests/engine/%.c $(BUILD)/libafmpeg.a $(wildcard tests/engine/*.h)
+# Engine tests: the whole library with the real module, and real media. The engine, hardening
+# and GPL-module tests link the same way.
+define link_test
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) -Itests/engine $< -o $@ $(BUILD)/libafmpeg.a -lcmocka $(LDLIBS)
+endef
+ENGINE_TESTS := $(patsubst tests/engine/%.c,$(BUILD)/tests/%,$(wildcard tests/engine/test_*.c))
+$(BUILD)/tests/%: tests/engine/%.c $(BUILD)/libafmpeg.a $(wildcard tests/engine/*.h)
+	$(link_test)
 
 # The WASI programs test_modules loads (tests/modules/), next to it in $(BUILD)/tests/wasi.
 WASI_PROGS := $(patsubst tests/modules/%.c,$(BUILD)/tests/wasi/%.wasm,$(wildcard tests/modules/*.c))
@@ -302,8 +306,7 @@ $(BUILD)/tests/wasi/%.wasm: tests/modules/%.c
 # Hardening suites: escapes from the jail and malformed media, tried by the real guest.
 HARDENING_TESTS := $(patsubst tests/hardening/%.c,$(BUILD)/tests/%,$(wildcard tests/hardening/test_*.c))
 $(BUILD)/tests/%: tests/hardening/%.c $(BUILD)/libafmpeg.a $(wildcard tests/engine/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(AFM_CFLAGS) -Itests/engine $< -o $@ $(BUILD)/libafmpeg.a -lcmocka $(LDLIBS)
+	$(link_test)
 
 test-unit: $(UNIT_TESTS)
 	tests/run.sh $(UNIT_TESTS)
@@ -328,8 +331,7 @@ test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(HARDENING_TESTS) $(BUILD)/afmpeg $(W
 # make MODULE=gpl, is the same module's code: docs/modules.md.)
 GPL_WASM := build-gpl/wasm/afmpeg.wasm
 $(BUILD)/tests/%: tests/gpl/%.c $(BUILD)/libafmpeg.a $(wildcard tests/engine/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(AFM_CFLAGS) -Itests/engine $< -o $@ $(BUILD)/libafmpeg.a -lcmocka $(LDLIBS)
+	$(link_test)
 test-gpl: deps
 	$(MAKE) MODULE=gpl BUILD=build-gpl SAN= module-wasm
 	$(MAKE) MODULE=lgpl BUILD=build SAN= build/afmpeg build/tests/test_jobs \

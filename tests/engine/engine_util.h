@@ -136,6 +136,15 @@ static inline int sh(const char *fmt, ...)
     return system(cmd);
 }
 
+/* The SHA-256 of a host file, 64 hex digits (Debian's sha256sum; malloc'd), or NULL. */
+static inline char *sha256_of(const char *path)
+{
+    char *sha = sh_capture("sha256sum '%s' | cut -c1-64", path);
+    if (sha)
+        sha[strcspn(sha, "\n")] = '\0';
+    return sha;
+}
+
 static inline void *read_host_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

@@ -265,9 +265,8 @@ static void test_refused_modules(void **state)
 static void test_sha256_accepted(void **state)
 {
     (void)state;
-    char *sha = sh_capture("sha256sum '%s' | cut -c1-64", prog);
+    char *sha = sha256_of(prog);
     assert_non_null(sha);
-    sha[strcspn(sha, "\n")] = '\0';
     afmpeg_runtime *rt = NULL;
     assert_int_equal(open_module(prog, NULL, 0, sha, 0, &rt), AFMPEG_OK);
     afmpeg_close(rt, AFMPEG_CLOSE_WAIT);
@@ -488,8 +487,8 @@ static void test_module_file(void **state)
     char out[1100];
     snprintf(out, sizeof out, "%s/prog.afm", cache);
     assert_int_equal(afmpeg_module_compile(prog, out, NULL), AFMPEG_OK);
-    char *sha = sh_capture("sha256sum '%s' | cut -c1-64", prog);
-    sha[strcspn(sha, "\n")] = '\0';
+    char *sha = sha256_of(prog);
+    assert_non_null(sha);
     afmpeg_runtime *rt = NULL;
     int before = compiles;
     assert_int_equal(open_module(out, NULL, 0, sha, 0, &rt), AFMPEG_OK);

@@ -137,9 +137,8 @@ static void test_from_bytes_beside_the_default(void **state)
     size_t len = 0;
     void *bytes = read_host_file(wasm, &len);
     assert_non_null(bytes);
-    char *sha = sh_capture("sha256sum '%s' | cut -c1-64", wasm);
+    char *sha = sha256_of(wasm);
     assert_non_null(sha);
-    sha[strcspn(sha, "\n")] = '\0';
     afmpeg_runtime *gpl = NULL, *lgpl = NULL;
     assert_int_equal(open_gpl(bytes, len, sha, &gpl), AFMPEG_OK);
     assert_int_equal(compiles, 0);
@@ -184,9 +183,8 @@ static void test_wrong_sha256_refused(void **state)
     size_t len = 0;
     unsigned char *bytes = read_host_file(wasm, &len);
     assert_non_null(bytes);
-    char *sha = sh_capture("sha256sum '%s' | cut -c1-64", wasm);
+    char *sha = sha256_of(wasm);
     assert_non_null(sha);
-    sha[strcspn(sha, "\n")] = '\0';
     bytes[len - 1] ^= 1;
     afmpeg_runtime *rt = NULL;
     assert_int_equal(open_gpl(bytes, len, sha, &rt), AFMPEG_EMODULE);

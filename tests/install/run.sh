@@ -332,8 +332,9 @@ check "installed CLI: afmpeg --version, ffprobe through the libexec link" t_cli
 # ---- modules from a .wasm: the installed module tools, found beside what runs -----------------
 # Under this scratch prefix, not the configured one (/usr/local): the library finds
 # PREFIX/libexec/afmpeg/tools from where its code was loaded (docs/modules.md).
-clang-19 --target=wasm32-wasi -O2 tests/modules/prog.c -o "$tmp/prog.wasm" ||
-    fail "clang-19 could not build tests/modules/prog.c"
+# The WASI test program (tests/modules/prog.c) as make builds it.
+cp "${AFMPEG_WASI_PROG:-build/tests/wasi/prog.wasm}" "$tmp/prog.wasm" ||
+    fail "no WASI test program: run this as make test-install"
 t_module_cli() {
     cd "$tmp" || exit 1
     AFMPEG_CACHE_DIR=$tmp/mcache-cli "$prefix/bin/afmpeg" run prog.wasm hello 3 > out.txt
