@@ -13,6 +13,11 @@ reservation). bench/README.md has the numbers.
 The accessor macros of afm-impl.h (scalar and SIMD) are rewritten to take the base, and every call
 of one on the instance's memory becomes a call on `afm_mb`. A call left on the memory struct would
 not compile (build.sh makes pointer mismatches errors), so nothing is half-rewritten.
+
+It also hands the loading of the active data segments at instantiation (init_memories) to the host,
+as afm_rt_load_segment(): a memory the host mapped from the module's copy-on-write image already
+holds them, and the host skips the copy (lib/rt/image.c). Passive segments (memory.init) are
+copied as before.
 """
 import glob
 import os
@@ -23,6 +28,8 @@ GUARD = '''
 #if !WASM_RT_MEMCHECK_GUARD_PAGES || WASM_RT_USE_SEGUE
 #error "module/membase.py's accessors check no bounds: they need guard pages (and no segue)"
 #endif
+/* The active data segments, loaded at instantiation by the host (lib/rt/image.c). */
+void afm_rt_load_segment(wasm_rt_memory_t* m, u64 offset, const u8* src, u32 size);
 '''
 
 # Each accessor-defining macro, and what must change in it.
@@ -65,6 +72,8 @@ def main():
     with open(impl, 'w') as f:
         f.write(text)
 
+    segment = re.compile(r'^(\s*)LOAD_DATA\((instance->w2c_\w+), (.*)\);$')
+    segments = 0
     call = re.compile(r'\b(%s)\(&instance->w2c_memory, ' % '|'.join(map(re.escape, accessors)))
     head = re.compile(r'^\S.*\(w2c_afm\* instance\b')
     functions = calls = 0
@@ -73,8 +82,19 @@ def main():
             lines = f.read().split('\n')
         out = []
         i = 0
+        in_init = False
         while i < len(lines):
             line = lines[i]
+            if line.startswith('static void init_memories('):
+                in_init = True
+            elif line.startswith('}'):
+                in_init = False
+            elif in_init and 'LOAD_DATA(' in line:
+                m = segment.match(line)
+                if not m:
+                    sys.exit('membase.py: cannot rewrite a data segment load: %s' % line)
+                line = '%safm_rt_load_segment(&%s, %s);' % m.groups()
+                segments += 1
             if head.match(line):
                 # A definition's head may wrap; it ends at the line ending in "{" (a declaration
                 # ends in ";").
@@ -93,8 +113,8 @@ def main():
             i += 1
         with open(unit, 'w') as f:
             f.write('\n'.join(out))
-    print('membase: %d accessors, %d functions, %d accesses rewritten'
-          % (len(accessors), functions, calls))
+    print('membase: %d accessors, %d functions, %d accesses, %d data segments rewritten'
+          % (len(accessors), functions, calls, segments))
 
 
 if __name__ == '__main__':

@@ -50,6 +50,7 @@ struct afmpeg_runtime {
     afm_module_info *info; /* afmpeg_module_info_get(), made on first use */
     const afm_module *module; /* what jobs run: the embedded module or `loaded` */
     afm_module *loaded;       /* a module from a file or bytes, unloaded by afmpeg_close() */
+    afm_rt_image *image;      /* its copy-on-write initial memory (lib/rt/image.c), or NULL */
 };
 
 /* A job registered on a cancel token, so afmpeg_cancel_token_cancel() can reach it, queued or
@@ -155,6 +156,7 @@ int afmpeg_new(const afmpeg_runtime_options *opts, afmpeg_runtime **out)
     }
     rt->loaded = loaded;
     rt->module = loaded ? loaded : afm_module_embedded();
+    rt->image = afm_rt_image_new(); /* NULL (no image, every job copies) is not an error */
     pthread_mutex_init(&rt->lock, NULL);
     pthread_cond_init(&rt->cond, NULL);
     pthread_mutex_init(&rt->info_lock, NULL);
@@ -186,6 +188,7 @@ void afmpeg_close(afmpeg_runtime *rt, afmpeg_close_mode mode)
     pthread_mutex_destroy(&rt->lock);
     pthread_mutex_destroy(&rt->info_lock);
     afm_module_info_free(rt->info);
+    afm_rt_image_free(rt->image);
     afm_module_close(rt->loaded);
     free(rt);
 }
@@ -337,6 +340,7 @@ static void guest_main(void *arg)
 {
     guest_job *job = arg;
     job->vt->instantiate(job->instance, job->wasi);
+    afm_rt_image_instantiated();
     job->wasi->mem = job->vt->memory(job->instance);
     job->vt->start(job->instance);
 }
@@ -415,6 +419,7 @@ int afm_run(afmpeg_runtime *rt, afmpeg_fs *fs, const char *const *argv,
 
     afm_rt_ctl ctl;
     afm_rt_ctl_init(&ctl);
+    ctl.image = rt->image;
     token_job tj = {NULL, &ctl, rt};
     running_job rj = {NULL, &ctl};
     if (token)

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <wasm-rt.h>
 
-#define AFM_MODULE_ABI 1
+#define AFM_MODULE_ABI 2
 #define AFM_MODULE_ENTRY afm_module_entry_v1
 #define AFM_MODULE_ENTRY_NAME "afm_module_entry_v1"
 
@@ -89,6 +89,8 @@ typedef struct afm_host_v1 {
     uint32_t (*grow_externref_table)(wasm_rt_externref_table_t *, uint32_t delta,
                                      wasm_rt_externref_t init);
     void (*free_externref_table)(wasm_rt_externref_table_t *);
+    /* An active data segment, loaded at instantiation (module/membase.py; ABI 2). */
+    void (*load_segment)(wasm_rt_memory_t *, uint64_t offset, const uint8_t *src, uint32_t size);
     void (*proc_exit)(afm_wasi_host *, uint32_t code);
 #define AFM_HOST_FIELD(name, ret, params, args) ret(*name) params;
     AFM_WASI_IMPORTS(AFM_HOST_FIELD)

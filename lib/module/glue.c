@@ -71,6 +71,11 @@ void wasm_rt_free_externref_table(wasm_rt_externref_table_t *t)
     host->free_externref_table(t);
 }
 
+void afm_rt_load_segment(wasm_rt_memory_t *m, uint64_t offset, const uint8_t *src, uint32_t size)
+{
+    host->load_segment(m, offset, src, size);
+}
+
 /* ---- the WASI imports ------------------------------------------------------------------------ */
 
 void w2c_wasi__snapshot__preview1_proc_exit(afm_wasi_host *w, uint32_t code)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include "core/errors.h"
 #include "module/module.h"
+#include "rt/rt.h"
 
 #define AFM_WASI_DECLARE(name, ret, params, args) ret w2c_wasi__snapshot__preview1_##name params;
 AFM_WASI_IMPORTS(AFM_WASI_DECLARE)
@@ -46,6 +47,7 @@ static const afm_host_v1 host = {
     .allocate_externref_table = wasm_rt_allocate_externref_table,
     .grow_externref_table = wasm_rt_grow_externref_table,
     .free_externref_table = wasm_rt_free_externref_table,
+    .load_segment = afm_rt_load_segment,
     .proc_exit = w2c_wasi__snapshot__preview1_proc_exit,
 #define AFM_HOST_INIT(name, ret, params, args) .name = w2c_wasi__snapshot__preview1_##name,
     AFM_WASI_IMPORTS(AFM_HOST_INIT)

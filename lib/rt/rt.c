@@ -316,6 +316,7 @@ void afm_rt_ctl_init(afm_rt_ctl *ctl)
     pthread_mutex_init(&ctl->lock, NULL);
     atomic_init(&ctl->stop, 0);
     ctl->running = 0;
+    ctl->image = NULL;
 }
 
 void afm_rt_ctl_destroy(afm_rt_ctl *ctl)
@@ -666,6 +667,8 @@ int afm_rt_call(void (*fn)(void *), void *arg, uint32_t max_pages, uint64_t time
         ctl = &own;
     }
     t->ctl = ctl;
+    t->image = ctl->image;
+    t->image_mode = AFM_RT_IMAGE_NONE;
     /* The guest depends on SIGSEGV/SIGBUS (bounds checks) and the stop signal reaching this
      * thread: unblock them for the call, whatever the caller's mask, and restore it after. */
     sigset_t needed, caller_mask;
@@ -703,6 +706,7 @@ int afm_rt_call(void (*fn)(void *), void *arg, uint32_t max_pages, uint64_t time
      * longer belongs to a guest call. */
     t->n_mems = 0;
     t->unwind_target = NULL;
+    afm_rt_image_end(t);
     if (err != 0)
         return err;
 

@@ -27,11 +27,30 @@ typedef struct afm_rt_outcome {
  * afm_rt_call(), and destroys it after. afm_rt_stop() may be called from any thread at any time
  * (before, during or after the call); the first reason given wins.
  */
+/*
+ * A copy-on-write image of a module's initial memory (image.c): the first call on it records the
+ * data segments the module's instantiation loads, the second builds the image, and from then on
+ * calls' memories are mapped from it and skip those loads. One per runtime (one module); shared by its calls on any thread. NULL from
+ * afm_rt_image_new() means no image (out of memory, or AFMPEG_MEMORY_IMAGE=0): every call copies.
+ */
+typedef struct afm_rt_image afm_rt_image;
+afm_rt_image *afm_rt_image_new(void);
+/* After every call that used it has returned. */
+void afm_rt_image_free(afm_rt_image *img);
+/* Called by the guest function of afm_rt_call() once the instance is instantiated (its memories
+ * allocated and loaded): what was recorded is complete. */
+void afm_rt_image_instantiated(void);
+/* Called by the generated code (module/membase.py) for each active data segment: copies `size`
+ * bytes from `src` to `offset` of `m`, or nothing if `m` was mapped from an image holding them.
+ * Traps if out of bounds. */
+void afm_rt_load_segment(wasm_rt_memory_t *m, uint64_t offset, const uint8_t *src, uint32_t size);
+
 typedef struct afm_rt_ctl {
     pthread_mutex_t lock;
     _Atomic int stop;      /* requested stop (an afmpeg_error), 0 if none */
     int running;           /* under lock: the call's guest is running on `thread` */
     pthread_t thread;
+    afm_rt_image *image;   /* set by the owner before the call: its memory image, or NULL */
 } afm_rt_ctl;
 
 void afm_rt_ctl_init(afm_rt_ctl *ctl);

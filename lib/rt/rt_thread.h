@@ -28,6 +28,17 @@
 /* Memories one afm_rt_call() may allocate (a module normally has one). */
 #define AFM_RT_MAX_MEMORIES 8
 
+/* Data segments a memory image (image.c) records; a module with more is not imaged. */
+#define AFM_RT_IMAGE_SEGMENTS 64
+
+/* What image.c is doing for the current call's first memory. */
+enum {
+    AFM_RT_IMAGE_NONE,     /* nothing: its segments are copied */
+    AFM_RT_IMAGE_RECORD,   /* recording its segments for the image (copied too) */
+    AFM_RT_IMAGE_RECORDED, /* recorded, instantiation done: the next call builds the image */
+    AFM_RT_IMAGE_MAPPED,   /* mapped from the image: loads of the image's segments are skipped */
+};
+
 /* Largest exception payload wasm_rt_load_exception() accepts. */
 #define AFM_RT_EXCEPTION_MAX 256
 
@@ -57,6 +68,12 @@ typedef struct afm_rt_thread {
     size_t altstack_len;
     unsigned altstack_vg_id;           /* its valgrind stack id, see rt.c */
 
+    /* The memory image of the current call (its ctl's), and what image.c does with it. */
+    afm_rt_image *image;
+    int image_mode;
+    uintptr_t image_mem;               /* the memory it applies to */
+    unsigned image_next;               /* segments loaded so far */
+
     /* Exception handling (the modules are built without it; kept correct anyway). */
     wasm_rt_jmp_buf *unwind_target;
     wasm_rt_tag_t exc_tag;
@@ -74,6 +91,12 @@ static inline afm_rt_thread *afm_rt_guest_thread(void)
     afm_rt_thread *t = afm_rt_self;
     return t != NULL && t->in_guest ? t : NULL;
 }
+
+/* image.c: a memory the call allocated (its first, already counted in n_mems) is mapped from the
+ * call's image, or recorded for it. */
+void afm_rt_image_begin(afm_rt_thread *t, wasm_rt_memory_t *memory);
+/* image.c: at the end of a call, builds the image it recorded, or gives back the recording. */
+void afm_rt_image_end(afm_rt_thread *t);
 
 /* Whether afm_rt_global_init() has succeeded. */
 int afm_rt_ready(void);

@@ -187,6 +187,8 @@ static void afm_rt_impl_allocate_memory(wasm_rt_memory_t *memory, uint64_t initi
         t->mem_base[t->n_mems] = (uintptr_t)base;
         atomic_signal_fence(memory_order_seq_cst);
         t->n_mems = t->n_mems + 1;
+        if (t->n_mems == 1)
+            afm_rt_image_begin(t, memory);
     }
 }
 

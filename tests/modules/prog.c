@@ -12,7 +12,8 @@
  *                       stack)
  *   loop                never returns (for the deadline)
  *   grow                allocates 1 MiB blocks until malloc fails; prints how many it got
- *   secret              fills 4 MiB of memory with a marker; scan: finds no marker anywhere
+ *   secret              fills 4 MiB of heap, 16 KiB of initialised and of zeroed globals and 8 KiB
+ *                       of stack with a marker; secret scan: counts the markers in all memory
  */
 #include <dirent.h>
 #include <errno.h>
@@ -127,6 +128,18 @@ static int deep(int depth)
 }
 
 #define SECRET 0x5ec2e7a5u
+/* Initialised data (in the module's data segment: the pages a memory image maps) and zeroed
+ * data, the two kinds of C globals. */
+static uint32_t data_words[4096] = {1};
+static uint32_t bss_words[4096];
+
+static void plant_stack(void)
+{
+    volatile uint32_t words[2048];
+    for (size_t i = 0; i < 2048; i++)
+        words[i] = SECRET;
+}
+
 static int secret(int scan)
 {
     size_t words = (4u << 20) / 4;
@@ -136,6 +149,9 @@ static int secret(int scan)
             return 30;
         for (size_t i = 0; i < words; i++)
             p[i] = SECRET;
+        for (size_t i = 0; i < 4096; i++)
+            data_words[i] = bss_words[i] = SECRET;
+        plant_stack();
         printf("planted\n");
         return 0;
     }
@@ -145,7 +161,8 @@ static int secret(int scan)
     for (uintptr_t a = 4; a + 4 <= end; a += 4)
         if (*(volatile uint32_t *)a == SECRET)
             found++;
-    printf("scanned %zu bytes, found %zu\n", (size_t)end, found);
+    printf("scanned %zu bytes, found %zu, data %u\n", (size_t)end, found,
+           (unsigned)data_words[0]);
     return 0;
 }
 
