@@ -383,7 +383,8 @@ typedef struct afmpeg_runtime_stats {
     unsigned instances;    /* jobs the runtime runs at once */
     unsigned running;      /* jobs running now */
     unsigned queued;       /* callers waiting for an instance */
-    uint64_t idle_bytes;   /* host memory an idle instance holds (no guest memory) */
+    uint64_t idle_bytes;   /* host memory an idle instance holds: no guest memory, its share of
+                            * the runtime's memory image (docs/api.md) */
 } afmpeg_runtime_stats;
 
 /* A snapshot of the runtime's state into *out. Thread-safe. */

@@ -204,8 +204,9 @@ int afmpeg_stats(afmpeg_runtime *rt, afmpeg_runtime_stats *out)
     out->queued = rt->queued;
     pthread_mutex_unlock(&rt->lock);
     /* Instances are made per job: between jobs a slot holds no guest memory, only its share of
-     * the runtime's bookkeeping. */
-    out->idle_bytes = (sizeof *rt + rt->slots - 1) / rt->slots;
+     * the runtime's bookkeeping and of its memory image (shared by every job's memory). */
+    size_t held = sizeof *rt + afm_rt_image_bytes(rt->image);
+    out->idle_bytes = (held + rt->slots - 1) / rt->slots;
     return AFMPEG_OK;
 }
 

@@ -78,6 +78,14 @@ void afm_rt_image_free(afm_rt_image *img)
     free(img);
 }
 
+size_t afm_rt_image_bytes(const afm_rt_image *img)
+{
+    if (!img || atomic_load_explicit(&((afm_rt_image *)img)->state, memory_order_acquire) !=
+                    IMAGE_READY)
+        return 0;
+    return img->len;
+}
+
 /* Whether any two segments overlap (then skipping some loads and not others could leave a later
  * segment's bytes where an earlier one's belong: never the case for a linker's output). */
 static int overlapping(const afm_rt_image *img)

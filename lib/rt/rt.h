@@ -37,6 +37,8 @@ typedef struct afm_rt_image afm_rt_image;
 afm_rt_image *afm_rt_image_new(void);
 /* After every call that used it has returned. */
 void afm_rt_image_free(afm_rt_image *img);
+/* The bytes of memory the image holds (0 until it is built, or for NULL). Any thread. */
+size_t afm_rt_image_bytes(const afm_rt_image *img);
 /* Called by the guest function of afm_rt_call() once the instance is instantiated (its memories
  * allocated and loaded): what was recorded is complete. */
 void afm_rt_image_instantiated(void);
