@@ -87,11 +87,11 @@ extern "C" {
 /* MAJOR changes only with an incompatible change of this API or ABI (and the shared library's
  * soname, libafmpeg.so.MAJOR, with it); MINOR when something is added. */
 #define AFMPEG_VERSION_MAJOR 1
-#define AFMPEG_VERSION_MINOR 2
+#define AFMPEG_VERSION_MINOR 3
 #define AFMPEG_VERSION_PATCH 0
-#define AFMPEG_VERSION "1.2.0"
+#define AFMPEG_VERSION "1.3.0"
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH; compare with afmpeg_version_number(). */
-#define AFMPEG_VERSION_NUMBER 1002000
+#define AFMPEG_VERSION_NUMBER 1003000
 
 /* The library's AFMPEG_VERSION_NUMBER, to check that header and library match. Any thread. */
 AFMPEG_API int afmpeg_version_number(void);
@@ -465,7 +465,10 @@ typedef struct afmpeg_progress {
  * job's runtime. */
 typedef int (*afmpeg_progress_fn)(const afmpeg_progress *p, void *payload);
 
-#define AFMPEG_JOB_OPTIONS_VERSION 1
+#define AFMPEG_JOB_OPTIONS_VERSION 2
+
+/* afmpeg_job_options.parallel: as many video segments as the runtime has instances. */
+#define AFMPEG_PARALLEL_AUTO (-1)
 
 typedef struct afmpeg_job_options {
     unsigned version;            /* AFMPEG_JOB_OPTIONS_VERSION */
@@ -489,10 +492,19 @@ typedef struct afmpeg_job_options {
      * ffprobe jobs, afmpeg_probe() and afmpeg_frames(). NULL: none. */
     afmpeg_progress_fn on_progress;
     void *progress_payload;
+    /* Since 1.3 (version 2): split and stitch, for afmpeg_run_job() (docs/jobs.md). 0: the job
+     * runs as one piece, on one instance. AFMPEG_PARALLEL_AUTO: its video is cut at the input's
+     * keyframes into as many segments as the runtime has instances, which encode at once (the
+     * audio as one piece beside them), and the pieces are joined by a stream copy. N >= 2: N
+     * segments (at most 64). A command that cannot be split without changing its output runs as
+     * one piece; afmpeg_result_segments() tells which way it ran and why. The limits apply to
+     * each piece; progress calls come from the pieces' threads, one at a time. */
+    int parallel;
 } afmpeg_job_options;
 
 #define AFMPEG_JOB_OPTIONS_INIT                                                                \
-    {AFMPEG_JOB_OPTIONS_VERSION, AFMPEG_LIMITS_INIT, NULL, NULL, 0, NULL, NULL, NULL, 0, NULL, NULL}
+    {AFMPEG_JOB_OPTIONS_VERSION, AFMPEG_LIMITS_INIT, NULL, NULL, 0, NULL, NULL, NULL, 0, NULL,  \
+     NULL, 0}
 
 /* Fills *opts with the defaults, as AFMPEG_JOB_OPTIONS_INIT does. NULL is a no-op. */
 AFMPEG_API void afmpeg_job_options_init(afmpeg_job_options *opts);
@@ -802,6 +814,12 @@ typedef struct afmpeg_output_info {
      * segments, a pipe) or could not be probed. */
     const afmpeg_probe_result *probe;
 } afmpeg_output_info;
+
+/* Since 1.3: how many video segments an afmpeg_run_job() was encoded in: 1 when it ran as one
+ * piece. *why_not (when why_not is not NULL) is then the reason it was not split, owned by the
+ * result, or NULL when no split was asked for (afmpeg_job_options.parallel 0) or it was split. 0
+ * for a result not from afmpeg_run_job(). */
+AFMPEG_API size_t afmpeg_result_segments(const afmpeg_result *res, const char **why_not);
 
 /* The number of outputs described: the command's outputs after a run_job whose ffmpeg exited 0,
  * else 0. */

@@ -109,6 +109,8 @@ typedef struct afm_job_info {
     size_t output_count;
     afmpeg_measurement *measurements;
     size_t measurement_count;
+    size_t segments;       /* video segments it was encoded in (split.c); 1: one piece */
+    const char *why_not;   /* why it was not split, or NULL */
     void (*free)(struct afm_job_info *info);
 } afm_job_info;
 

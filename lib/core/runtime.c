@@ -376,6 +376,9 @@ int afm_check_job_options(const afmpeg_job_options *opts)
     if (opts && (opts->version < 1 || opts->version > AFMPEG_JOB_OPTIONS_VERSION))
         return afm_error(AFMPEG_EINVAL, "job options version %u is not supported (this library "
                          "knows up to %d)", opts->version, AFMPEG_JOB_OPTIONS_VERSION);
+    if (opts && opts->version >= 2 && opts->parallel < AFMPEG_PARALLEL_AUTO)
+        return afm_error(AFMPEG_EINVAL, "parallel is %d: 0, AFMPEG_PARALLEL_AUTO or a number "
+                         "of segments", opts->parallel);
     return opts ? check_limits(&opts->limits) : AFMPEG_OK;
 }
 

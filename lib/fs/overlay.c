@@ -2,6 +2,7 @@
  * made for the job (concat lists), served from memory. Everything else goes to the caller's
  * filesystem untouched. Used by afmpeg_run_job(); never seen by callers. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fs/fs.h"
@@ -10,6 +11,7 @@
 typedef struct overlay {
     afmpeg_fs *base;   /* the caller's, borrowed */
     afmpeg_fs *upper;  /* an in-memory filesystem holding ".afmpeg/..." */
+    char scratch[AFM_PATH_MAX + 2]; /* ".afmpeg/NAME/", writable by the guest; "" if none */
 } overlay;
 
 /* A handle remembers which side it came from. */
@@ -17,6 +19,13 @@ typedef struct ov_handle {
     afmpeg_fs *fs;
     void *inner;
 } ov_handle;
+
+/* Whether the guest may write `path` (in the upper side): inside the scratch directory. */
+static int writable(const overlay *ov, const char *path)
+{
+    size_t n = strlen(ov->scratch);
+    return n > 0 && !strncmp(path, ov->scratch, n) && path[n] != '\0';
+}
 
 /* The side a normalised path belongs to. */
 static afmpeg_fs *side(const overlay *ov, const char *path)
@@ -31,7 +40,8 @@ static int ov_open(void *payload, const char *path, unsigned flags, void **out)
 {
     overlay *ov = payload;
     afmpeg_fs *fs = side(ov, path);
-    if (fs == ov->upper && (flags & (AFMPEG_FS_WRITE | AFMPEG_FS_CREATE | AFMPEG_FS_TRUNC)))
+    if (fs == ov->upper && (flags & (AFMPEG_FS_WRITE | AFMPEG_FS_CREATE | AFMPEG_FS_TRUNC)) &&
+        !writable(ov, path))
         return -EROFS;
     ov_handle *h = malloc(sizeof *h);
     if (!h)
@@ -100,7 +110,9 @@ static int ov_mkdir(void *payload, const char *path)
 static int ov_unlink(void *payload, const char *path)
 {
     afmpeg_fs *fs = side(payload, path);
-    return fs == ((overlay *)payload)->upper ? -EROFS : fs->ops.unlink(fs->payload, path);
+    return fs == ((overlay *)payload)->upper && !writable(payload, path)
+               ? -EROFS
+               : fs->ops.unlink(fs->payload, path);
 }
 
 static int ov_rmdir(void *payload, const char *path)
@@ -157,4 +169,17 @@ int afm_overlay_put(afmpeg_fs *overlay_fs, const char *name, const void *data, s
     strcpy(path, AFM_OVERLAY_DIR "/");
     strcat(path, name);
     return afmpeg_fs_write_file(ov->upper, path, data, len);
+}
+
+int afm_overlay_scratch(afmpeg_fs *overlay_fs, const char *name)
+{
+    overlay *ov = overlay_fs->payload;
+    char path[AFM_PATH_MAX + 1];
+    int n = snprintf(path, sizeof path, "%s/%s", AFM_OVERLAY_DIR, name);
+    if (n < 0 || (size_t)n + 1 > AFM_PATH_MAX || strchr(name, '/'))
+        return AFMPEG_EINVAL;
+    int err = afmpeg_fs_mkdir(ov->upper, path);
+    if (!err)
+        snprintf(ov->scratch, sizeof ov->scratch, "%s/", path);
+    return err;
 }

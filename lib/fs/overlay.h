@@ -14,4 +14,8 @@ int afm_overlay_new(afmpeg_fs *base, afmpeg_fs **out);
 /* Puts the file /.afmpeg/NAME (copied) into the overlay. */
 int afm_overlay_put(afmpeg_fs *overlay_fs, const char *name, const void *data, size_t len);
 
+/* Makes /.afmpeg/NAME a directory the guest may write files in (and remove them), for pieces of
+ * the job (split.c). One per overlay. */
+int afm_overlay_scratch(afmpeg_fs *overlay_fs, const char *name);
+
 #endif

@@ -12,6 +12,7 @@
 #include "job/command.h"
 #include "job/crop.h"
 #include "job/progress.h"
+#include "job/split.h"
 
 /* ---- checks against the module -------------------------------------------------------------- */
 
@@ -448,6 +449,7 @@ static int describe(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd
     if (!j)
         return AFMPEG_ENOMEM;
     j->pub.free = job_info_free;
+    j->pub.segments = 1;
     j->pub.measurements = r->m;
     j->pub.measurement_count = r->n_m;
     j->strings = r->strings;
@@ -498,6 +500,46 @@ static int describe(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd
         }
     }
     return AFMPEG_OK;
+}
+
+size_t afmpeg_result_segments(const afmpeg_result *res, const char **why_not)
+{
+    if (why_not)
+        *why_not = res && res->job ? res->job->why_not : NULL;
+    return res && res->job ? res->job->segments : 0;
+}
+
+/* Records how the job ran (split or not, and why) in its result's description. */
+static int note_split(afmpeg_result *res, const afm_split *split, const char *why_not)
+{
+    if (!res || !res->job)
+        return AFMPEG_OK;
+    job_info *j = (job_info *)res->job;
+    j->pub.segments = afm_split_segments(split);
+    if (!split && why_not[0]) {
+        if (afm_strv_push(&j->strings, why_not))
+            return AFMPEG_ENOMEM;
+        j->pub.why_not = j->strings.v[j->strings.n - 1];
+    }
+    return AFMPEG_OK;
+}
+
+/* The stitch copies what the pieces encoded: its report says "copy" where the pieces encoded. */
+static void stitched_streams(report *r, const afm_output *o)
+{
+    for (int k = 0; k < MAX_STREAMS; k++) {
+        seen_stream *ss = &r->streams[0][k];
+        if (!ss->known)
+            continue;
+        const char *enc = ss->type == AFMPEG_MEDIA_VIDEO ? o->codec[0]
+                        : ss->type == AFMPEG_MEDIA_AUDIO ? o->codec[1] : NULL;
+        if (ss->type == AFMPEG_MEDIA_AUDIO && !enc)
+            enc = ss->codec; /* the container's default encoder, named as its codec (aac) */
+        if (enc && strcmp(enc, "copy") != 0) {
+            snprintf(ss->encoder, sizeof ss->encoder, "%s", enc);
+            ss->copied = 0;
+        }
+    }
 }
 
 size_t afmpeg_result_output_count(const afmpeg_result *res)
@@ -616,6 +658,20 @@ int afmpeg_run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
     afm_progress prog;
     afmpeg_progress_fn on_progress = opts ? opts->on_progress : NULL;
     const char **run_argv = (const char **)argv.v;
+    afm_split *split = NULL;
+    char why_not[256] = "";
+    int parallel = opts && opts->version >= 2 ? opts->parallel : 0;
+    if (!err && parallel) {
+        afmpeg_runtime_stats st;
+        int r = afmpeg_stats(rt, &st);
+        if (!r)
+            r = afm_split_plan(rt, fs, cmd, opts, &argv, parallel, st.instances, &split,
+                               why_not, sizeof why_not);
+        if (r < 0) {
+            afm_strv_free(&argv);
+            return r;
+        }
+    }
 
     /* Concat lists live on an overlay over the caller's filesystem. */
     for (size_t i = 0; i < cmd->n_inputs && !err; i++) {
@@ -630,7 +686,35 @@ int afmpeg_run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
                    : AFMPEG_ENOMEM;
         free(list);
     }
+    if (!err && split && !overlay)
+        err = afm_overlay_new(fs, &overlay);
     hooks.fs = overlay;
+    if (!err && split) {
+        /* The pieces first; then the stitch runs as the job itself, without -progress (the
+         * pieces reported it). */
+        double total = on_progress ? expected_length(rt, fs, cmd, opts) : -1;
+        afmpeg_result *failed = NULL;
+        int r = afm_split_run(split, rt, overlay, opts, total, &failed);
+        if (r) {
+            *out = failed;
+            err = r == AFM_SPLIT_EXITED ? AFMPEG_OK : r;
+            char saved[1024];
+            snprintf(saved, sizeof saved, "%s", afmpeg_last_error());
+            if (*out && (describe(rt, fs, cmd, opts, &rep, 0, &(*out)->job) ||
+                         note_split(*out, split, why_not))) {
+                afmpeg_result_free(*out);
+                *out = NULL;
+                err = afm_error(AFMPEG_ENOMEM, "out of memory");
+            } else if (err) {
+                afm_error(err, "%s", saved);
+            } else {
+                afm_error_clear();
+            }
+            goto done;
+        }
+        run_argv = (const char **)afm_split_stitch_argv(split);
+        on_progress = NULL; /* the stitch does not report; afm_split_finish() ends it */
+    }
     if (!err && on_progress) {
         afm_progress_init(&prog, on_progress, opts->progress_payload,
                           expected_length(rt, fs, cmd, opts));
@@ -658,7 +742,10 @@ int afmpeg_run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
         int ok = err == AFMPEG_OK && afmpeg_result_exit_code(*out) == 0;
         char saved[1024]; /* describing runs probes, which reset the message */
         snprintf(saved, sizeof saved, "%s", afmpeg_last_error());
-        if (describe(rt, fs, cmd, opts, &rep, ok, &(*out)->job) || rep.oom) {
+        if (split && rep.streams)
+            stitched_streams(&rep, &cmd->outputs[0]);
+        if (describe(rt, fs, cmd, opts, &rep, ok, &(*out)->job) || rep.oom ||
+            note_split(*out, split, why_not)) {
             afmpeg_result_free(*out);
             *out = NULL;
             err = afm_error(AFMPEG_ENOMEM, "out of memory");
@@ -669,10 +756,14 @@ int afmpeg_run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
                 afm_error_clear();
             if (ok && on_progress)
                 afm_progress_finish(&prog);
+            else if (ok && split)
+                afm_split_finish(split);
         }
     }
-    if (run_argv != (const char **)argv.v)
+done:
+    if (run_argv != (const char **)argv.v && !split)
         free(run_argv);
+    afm_split_free(split);
     free(rep.m);
     afm_crop_free(rep.crop);
     afm_strv_free(&rep.strings);
