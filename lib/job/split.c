@@ -157,8 +157,8 @@ typedef struct packets {
     size_t n, cap;
     int64_t *keys;        /* keyframes' presentation times, sorted */
     size_t n_keys, cap_keys;
-    int64_t duration;     /* every packet's duration, or -1 if they differ */
     int64_t tb_num, tb_den;
+    int untimed;          /* a packet had no presentation time */
     int oom;
     char line[256];
     size_t len;
@@ -180,26 +180,22 @@ static int push(int64_t **v, size_t *n, size_t *cap, int64_t x)
     return 0;
 }
 
-/* "packet,PTS,DURATION,FLAGS" or "stream,NUM/DEN" (ffprobe -of csv=p=1). */
+/* "packet,PTS,FLAGS" or "stream,NUM/DEN" (ffprobe -of csv=p=1). */
 static void packet_line(packets *p)
 {
     p->line[p->len] = '\0';
-    int64_t pts, dur;
+    int64_t pts;
     char flags[16];
     long long num, den;
-    if (sscanf(p->line, "packet,%" SCNd64 ",%" SCNd64 ",%15s", &pts, &dur, flags) == 3) {
+    if (sscanf(p->line, "packet,%" SCNd64 ",%15s", &pts, flags) == 2) {
         if (push(&p->pts, &p->n, &p->cap, pts) ||
             (flags[0] == 'K' && push(&p->keys, &p->n_keys, &p->cap_keys, pts)))
             p->oom = 1;
-        if (p->n == 1)
-            p->duration = dur;
-        else if (p->duration != dur)
-            p->duration = -1;
     } else if (sscanf(p->line, "stream,%lld/%lld", &num, &den) == 2) {
         p->tb_num = num;
         p->tb_den = den;
     } else if (!strncmp(p->line, "packet,", 7)) {
-        p->duration = -1; /* a packet without a time: not one a split can place */
+        p->untimed = 1; /* a packet without a time: not one a split can place */
     }
 }
 
@@ -242,6 +238,8 @@ struct afm_split {
     size_t n_segments;
     int64_t *start_us;    /* each segment's -ss, microseconds */
     int64_t *frames;      /* each segment's -frames:v */
+    int64_t frame_ticks;  /* a frame's duration, in the input's time base tb_num/tb_den */
+    int64_t tb_num, tb_den;
     int audio;            /* the input has an audio stream */
     const char *ext;      /* "mp4" or "mov" */
     afm_strv *argv;       /* [n_segments + 1]: the segments', then the audio's (if any) */
@@ -301,12 +299,11 @@ static int read_input(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
     s->audio = audio == 1;
 
     packets p = {0};
-    p.duration = -1;
     char *url = afm_media_url(path, 0);
     if (!url)
         return afm_error(AFMPEG_ENOMEM, "out of memory");
     const char *argv[] = {"ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                          "stream=time_base:packet=pts,duration,flags", "-of", "csv=p=1",
+                          "stream=time_base:packet=pts,flags", "-of", "csv=p=1",
                           url, NULL};
     afmpeg_job_options o;
     afm_derive_options(opts, packet_out, NULL, &p, &o);
@@ -323,16 +320,19 @@ static int read_input(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
     } else if (exit_code != 0 || p.tb_num <= 0 || p.tb_den <= 0 || p.n == 0) {
         say(why, n, "the input's video packets could not be read");
         r = 0;
-    } else if (p.duration <= 0) {
-        say(why, n, "the input's frame rate is not constant");
+    } else if (p.untimed || p.n < 2) {
+        say(why, n, "the input's video has frames without timestamps, or only one frame");
         r = 0;
     }
     if (r == 1) {
         qsort(p.pts, p.n, sizeof *p.pts, cmp64);
         qsort(p.keys, p.n_keys, sizeof *p.keys, cmp64);
-        /* Constant frame rate: every presentation time one duration after the last. */
+        /* Constant frame rate: every presentation time one frame after the last. */
+        s->frame_ticks = p.pts[1] - p.pts[0];
+        s->tb_num = p.tb_num;
+        s->tb_den = p.tb_den;
         for (size_t i = 1; i < p.n && r == 1; i++) {
-            if (p.pts[i] - p.pts[i - 1] != p.duration) {
+            if (p.pts[i] - p.pts[i - 1] != s->frame_ticks || s->frame_ticks <= 0) {
                 say(why, n, "the input's frame rate is not constant");
                 r = 0;
             }
@@ -585,13 +585,24 @@ int afm_split_run(afm_split *s, afmpeg_runtime *rt, afmpeg_fs *overlay,
     if (err)
         return afm_error(err, "preparing the split's scratch directory failed");
     /* The concat list of the segments, beside them. */
-    size_t cap = 64 + s->n_segments * 64, len = 0;
+    size_t cap = 64 + s->n_segments * 96, len = 0;
     char *list = malloc(cap);
     if (!list)
         return afm_error(AFMPEG_ENOMEM, "out of memory");
+    /* Each segment's duration, in microseconds as the concat demuxer takes it, so that the
+     * offsets it adds up are the exact start times rounded to the microsecond (a sum of rounded
+     * durations would drift by a tick at every join): round(T[k+1]) - round(T[k]), T[k] being
+     * the frames before segment k times a frame's duration. */
     len += (size_t)snprintf(list + len, cap - len, "ffconcat version 1.0\n");
-    for (size_t k = 0; k < s->n_segments; k++)
-        len += (size_t)snprintf(list + len, cap - len, "file 'v%zu.%s'\n", k, s->ext);
+    int64_t before = 0, t_prev = 0;
+    for (size_t k = 0; k < s->n_segments; k++) {
+        before += s->frames[k];
+        __int128 num = (__int128)before * s->frame_ticks * s->tb_num * 1000000;
+        int64_t t = (int64_t)((num + s->tb_den / 2) / s->tb_den);
+        len += (size_t)snprintf(list + len, cap - len, "file 'v%zu.%s'\nduration %" PRId64 "us\n",
+                                k, s->ext, t - t_prev);
+        t_prev = t;
+    }
     err = afm_overlay_put(overlay, "split/v.ffconcat", list, len);
     free(list);
     if (err)
