@@ -49,6 +49,9 @@ static void usage(FILE *f)
             "  --module FILE          run this module (a .wasm, compiled once and cached, or a\n"
             "                         module file from 'afmpeg compile') instead of the\n"
             "                         embedded FFmpeg\n"
+            "  --instances N          jobs the runtime runs at once (default: one per core,\n"
+            "                         at most 16, for transcode, which splits a long job\n"
+            "                         across them; 1 for the others)\n"
             "  --timeout SECONDS      stop the job after this long (default: 1 hour)\n"
             "  --memory-limit MIB     the guest's memory cap (default: 512)\n"
             "  --output-limit MIB     bytes the job may write in all (default: 65536)\n"
@@ -298,6 +301,15 @@ int main(int argc, char **argv)
             i += 2;
         } else if (!strcmp(opt, "--module") && val) {
             lim.module = val;
+            i += 2;
+        } else if (!strcmp(opt, "--instances")) {
+            char *end = NULL;
+            long v = val ? strtol(val, &end, 10) : 0;
+            if (!val || end == val || *end || v < 1 || v > 1024) {
+                fprintf(stderr, "afmpeg: --instances needs a number from 1 to 1024\n");
+                return 2;
+            }
+            lim.instances = (unsigned)v;
             i += 2;
         } else if (!strcmp(argv[i], "--version")) {
             return print_version(&lim);

@@ -23,6 +23,7 @@ typedef struct cli_globals {
     const char *timeout_arg, *memory_arg, *output_arg; /* as typed, for --print-argv */
     uint64_t timeout_ms, memory_limit, output_limit;   /* 0 keeps the library's defaults */
     const char *module; /* --module FILE (a .wasm or a compiled module), or NULL: the embedded */
+    unsigned instances; /* --instances N; 0: transcode one per core (at most 16), others 1 */
 } cli_globals;
 
 /* afmpeg_new() with the module of `g` (compile progress on stderr when it is a terminal). On

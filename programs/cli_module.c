@@ -21,6 +21,12 @@ int cli_new_runtime(const cli_globals *g, const char *verb, afmpeg_runtime **rt)
 {
     afmpeg_runtime_options o = AFMPEG_RUNTIME_OPTIONS_INIT;
     o.module_path = g->module;
+    o.instances = g->instances;
+    if (!o.instances && verb && !strcmp(verb, "transcode")) {
+        /* Split and stitch runs one segment per instance: one per core. */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        o.instances = cores < 1 ? 1 : cores > 16 ? 16 : (unsigned)cores;
+    }
     if (g->module && isatty(2))
         o.on_compile = show_progress;
     int err = afmpeg_new(&o, rt);

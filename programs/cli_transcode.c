@@ -41,6 +41,13 @@ static void usage(FILE *f)
             "                  slower, veryslow, placebo (GPL build only)\n"
             "  --start S       start S seconds into IN (seconds or [HH:]MM:SS)\n"
             "  --duration D    write D seconds of OUT\n"
+            "  --parallel N    cut the video at keyframes into N segments encoded at\n"
+            "                  once (auto, the default: one per instance, see afmpeg\n"
+            "                  --instances; off: one piece), the audio in one piece,\n"
+            "                  joined without re-encoding. Only when the output cannot\n"
+            "                  change: one video stream at a constant frame rate,\n"
+            "                  MP4/MOV out, no --start, --duration or frame-rate change;\n"
+            "                  -v says why a job ran as one piece\n"
             "  --print-argv    print the ffmpeg command line instead of running it,\n"
             "                  quoted to be pasted after 'afmpeg'\n"
             "  -v, --verbose   show FFmpeg's messages\n"
@@ -441,6 +448,11 @@ static void print_summary(const char *out, const char *out_host, const afmpeg_re
         printf("%s%s", sep, size);
         sep = ", ";
     }
+    size_t segments = afmpeg_result_segments(res, NULL);
+    if (segments > 1) {
+        printf("%s%zu segments at once", sep, segments);
+        sep = ", ";
+    }
     printf("%s%.2f s\n", sep, seconds);
 }
 
@@ -450,6 +462,7 @@ typedef struct options {
     const char *in, *out, *vcodec, *acodec, *scale, *bitrate, *abitrate, *crf, *preset;
     double start, duration;
     int has_start, has_duration, print_argv, verbose;
+    int parallel;   /* afmpeg_job_options.parallel */
 } options;
 
 /* 0 with *o filled, -1 for --help (printed), or an exit status. */
@@ -458,9 +471,11 @@ static int parse(int argc, char **argv, options *o)
     static const cli_opt opts[] = {
         {"--vcodec", 1}, {"--acodec", 1},   {"--scale", 1},       {"--crf", 1}, {"--preset", 1},
         {"--bitrate", 1}, {"--abitrate", 1}, {"--start", 1},      {"--duration", 1},
-        {"--print-argv", 0}, {"--verbose", 0}, {"-v", 0}, {"--help", 0}, {"-h", 0}, {NULL, 0},
+        {"--print-argv", 0}, {"--verbose", 0}, {"-v", 0}, {"--help", 0}, {"-h", 0},
+        {"--parallel", 1}, {NULL, 0},
     };
     memset(o, 0, sizeof *o);
+    o->parallel = AFMPEG_PARALLEL_AUTO;
     cli_args a;
     cli_args_init(&a, verb, opts, argc, argv);
     const char *name, *value;
@@ -515,6 +530,16 @@ static int parse(int argc, char **argv, options *o)
             if (cli_parse_positive(verb, name, value, &o->duration))
                 return EXIT_USAGE;
             o->has_duration = 1;
+        } else if (!strcmp(name, "--parallel")) {
+            long n;
+            if (!strcmp(value, "auto"))
+                o->parallel = AFMPEG_PARALLEL_AUTO;
+            else if (!strcmp(value, "off"))
+                o->parallel = 0;
+            else if (cli_parse_count(verb, name, value, 1, 64, &n))
+                return EXIT_USAGE;
+            else
+                o->parallel = n == 1 ? 0 : (int)n;
         } else if (!strcmp(name, "--print-argv")) {
             o->print_argv = 1;
         } else {
@@ -726,6 +751,7 @@ int cli_transcode(const cli_globals *g, int argc, char **argv)
         goto done;
     }
     progress_state ps = {isatty(2), 0};
+    s.opts.parallel = o.parallel;
     s.opts.on_progress = on_progress;
     s.opts.progress_payload = &ps;
     if (o.verbose) {
@@ -747,6 +773,9 @@ int cli_transcode(const cli_globals *g, int argc, char **argv)
             cli_error(verb, "ffmpeg failed (exit status %d)", afmpeg_result_exit_code(res));
         status = EXIT_MEDIA;
     } else {
+        const char *why = NULL;
+        if (afmpeg_result_segments(res, &why) <= 1 && why && o.verbose)
+            cli_error(verb, "ran as one piece: %s", why);
         print_summary(o.out, p.out_host, res, took);
         /* ffmpeg exits 0 when nothing at all was encoded, e.g. for a --start past the end */
         const afmpeg_output_info *info = afmpeg_result_output(res, 0);

@@ -295,7 +295,9 @@ ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=640x480:rate=25:duration=120 
     -preset ultrafast long.mp4
 # The signal goes once the job is writing its output (the CLI's handler is set by then): a fixed
 # delay would hit a slow start on a loaded machine before the handler exists.
-"$cli" transcode long.mp4 long-out.mp4 > out.txt 2> err.txt &
+# One piece (--parallel off): the output is written as the job goes. (A split job writes it at the
+# end, when the pieces are joined; the timeout below stops one.)
+"$cli" transcode long.mp4 long-out.mp4 --parallel off > out.txt 2> err.txt &
 pid=$!
 for _ in $(seq 300); do [ -s long-out.mp4 ] && break; sleep 0.1; done
 kill -INT "$pid"
@@ -304,9 +306,12 @@ status=$?
 check "transcode: SIGINT cancels (exit 130, 'interrupted'), no partial file" \
     bash -c "[ $status -eq 130 ] && grep -qx 'afmpeg transcode: interrupted' err.txt &&
     [ ! -e long-out.mp4 ]"
-run "$cli" --timeout 0.5 transcode long.mp4 long-out.mp4
+run "$cli" --timeout 0.5 transcode long.mp4 long-out.mp4 --parallel off
 check "transcode: --timeout stops the job (exit 124)" \
     bash -c "[ $status -eq 124 ] && grep -q 'deadline' err.txt && [ ! -e long-out.mp4 ]"
+run "$cli" --instances 2 --timeout 0.5 transcode long.mp4 long-out.mp4
+check "transcode: --timeout stops a split job's pieces (exit 124), no output" \
+    bash -c "[ $status -eq 124 ] && grep -q 'split job, .*deadline' err.txt && [ ! -e long-out.mp4 ]"
 # A terminal gets the progress bar (script(1) gives the program one).
 if command -v script > /dev/null; then
     script -qec "'$cli' transcode in.mp4 tty.mp4 --scale 160:-2" /dev/null > tty.txt 2>&1
@@ -314,6 +319,30 @@ if command -v script > /dev/null; then
         bash -c "grep -q '\\[#*-*\\] *[0-9]*%' tty.txt &&
         tr '\\r' '\\n' < tty.txt | sed 's/\\x1b\\[K//g' | grep -q '^tty.mp4: 3.0'"
 fi
+
+# ---- transcode: split and stitch ----
+# 6 s at 30000/1001 with B-frames and a keyframe every second: on 2 instances (--instances), the
+# default --parallel auto cuts it in two segments; what comes out is what one piece gives.
+ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=320x240:rate=30000/1001:duration=6 \
+    -f lavfi -i sine=duration=6 -c:v libx264 -bf 3 -g 30 -c:a aac -shortest ntsc.mp4 || exit 1
+pts() { ffprobe -v error -select_streams "$2" -show_entries packet=pts -of csv=p=0 "$1" | sort -n | md5sum; }
+export -f pts
+run "$cli" --instances 2 transcode ntsc.mp4 split2.mp4 --scale 160:-2
+check "transcode on 2 instances: 2 segments at once, in the summary" bash -c "[ $status -eq 0 ] &&
+    grep -q ', 2 segments at once, ' out.txt"
+run "$cli" --instances 2 transcode ntsc.mp4 whole.mp4 --scale 160:-2 --parallel off
+check "transcode --parallel off: one piece (no segments in the summary)" bash -c "[ $status -eq 0 ] &&
+    ! grep -q segments out.txt"
+check "transcode split: the same video and audio timestamps and duration as one piece" bash -c "
+    [ \"\$(pts split2.mp4 v:0)\" = \"\$(pts whole.mp4 v:0)\" ] &&
+    [ \"\$(pts split2.mp4 a:0)\" = \"\$(pts whole.mp4 a:0)\" ] &&
+    [ \"\$(duration split2.mp4)\" = \"\$(duration whole.mp4)\" ] &&
+    [ -z \"\$(ffmpeg -nostdin -v error -i split2.mp4 -f null - 2>&1)\" ]"
+run "$cli" --instances 2 transcode -v in.mp4 onepiece.mp4
+check "transcode -v: a clip with one keyframe runs as one piece, and says why" bash -c "
+    [ $status -eq 0 ] && grep -q 'ran as one piece: the input has 1 keyframes' err.txt"
+run "$cli" transcode ntsc.mp4 bad.mp4 --parallel 100
+check "transcode --parallel 100 is a usage error" fails_with 2 "--parallel needs"
 
 # ---- thumbnail ----
 run "$cli" thumbnail in.mp4 thumb.png --at 1 --width 160
