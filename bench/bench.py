@@ -73,6 +73,9 @@ MEDIA = {
                    "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=48000:duration=3"],
     "clip_720p.mp4": ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=10",
                       "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=10"],
+    # split_60s: one long job (x264's default GOP: a keyframe every 10 s)
+    "clip_60s.mp4": ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=60",
+                     "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=60"],
 }
 MEDIA_ENC = ["-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-pix_fmt", "yuv420p",
              "-c:a", "aac", "-b:a", "128k", "-shortest", "-fflags", "+bitexact"]
@@ -114,6 +117,7 @@ GOAL_OVERHEAD = 0.3    # ms, afmpeg's warm per-job overhead (-version)
 GOAL_NEW = 50.0        # ms, afmpeg_new
 GOAL_PROBE = 5.0       # ms, afmpeg_probe of the 720p clip, end to end
 GOAL_CLI = 5.0         # ms, the CLI's whole process for `afmpeg ffmpeg -version`
+GOAL_SPLIT = 1.8       # split_60s: 1 instance / 2 instances (split and stitch), at least
 GOAL_FILE = 1.05       # the module loaded from its .wasm / the embedded one, at most (same code)
 
 # V8 compiles every wasm function with its optimising tier (TurboFan) only, lazily at its first
@@ -548,6 +552,33 @@ def main():
         for e, _ in LEVERS:
             if e in res:
                 results[w["id"]][e] = res[e]
+    # One long job on two instances: split and stitch (afmpeg_run_job, parallel auto) against
+    # the same job on one instance, and the native builds with threads.
+    if "afmpeg" not in na and (not only or "split_60s" in only):
+        log("split_60s: a 60 s 720p transcode, afmpeg on 1 and 2 instances, native with threads")
+        clip = "clip_60s.mp4"
+        files = ["-i", clip + "=" + os.path.join(mdir, clip), "--", clip, "out.mp4"]
+        runners = {
+            "afmpeg_1": Server([drv, "split", "0", "1"] + files, env=dict(
+                os.environ, AFMPEG_BENCH_INSTANCES="1", AFMPEG_BENCH_PARALLEL="0")),
+            "afmpeg_2": Server([drv, "split", "0", "1"] + files, env=dict(
+                os.environ, AFMPEG_BENCH_INSTANCES="2", AFMPEG_BENCH_PARALLEL="-1")),
+        }
+        enc = ["-nostdin", "-y", "-v", "error", "-threads", "2", "-i", clip]
+        if "noasm" not in na:
+            runners["noasm_2"] = Native([os.path.join(noasm, "bin", "ffmpeg")] + enc + [
+                "-c:v", "libopenh264", "-threads", "2", "-c:a", "aac", "out.mp4"], work,
+                ["out.mp4"], 0)
+        if "debian" not in na:
+            runners["debian_2"] = Native([shutil.which("ffmpeg")] + enc + [
+                "-c:v", "libx264", "-preset", "veryfast", "-threads", "2", "-c:a", "aac",
+                "out.mp4"], work, ["out.mp4"], 0)
+        try:
+            extra["split_60s"] = run_interleaved(runners, max(2, min(reps, 3)))
+        finally:
+            for r in runners.values():
+                if isinstance(r, Server):
+                    r.kill()
     shutil.rmtree(work, ignore_errors=True)
 
     # Start-up costs and the afmpeg-only measurements.
@@ -799,6 +830,13 @@ def write_report(out, info, workloads, results, extra, na, pool_md, charts):
         r = ratio(med(results, wid, "afmpeg"), med(results, wid, "ffmpegwasm"))
         add("| %s: afmpeg (fresh instance) / ffmpeg.wasm (one instance reused) | < 1.00x | "
             "%s | %s |" % (what, fmt_ratio(r), status(None if r is None else r < 1.0)))
+    sp = extra.get("split_60s") or {}
+    s1 = sp.get("afmpeg_1", {}).get("median_ms") if sp.get("afmpeg_1", {}).get("ok") else None
+    s2 = sp.get("afmpeg_2", {}).get("median_ms") if sp.get("afmpeg_2", {}).get("ok") else None
+    sr = ratio(s1, s2)
+    add("| one long job (60 s 720p transcode): 1 instance / 2 instances, split and stitch "
+        "(medians) | >= %.1fx | %s | %s |" % (GOAL_SPLIT, fmt_ratio(sr),
+                                            status(None if sr is None else sr >= GOAL_SPLIT)))
     cli = med(results, "version", "cli")
     add("| CLI start-up (`afmpeg ffmpeg -version`, a whole process, median) | <= %.0f ms | "
         "%s ms | %s |" % (GOAL_CLI, fmt_ms(cli), status(None if cli is None else
@@ -940,6 +978,30 @@ def write_report(out, info, workloads, results, extra, na, pool_md, charts):
                 wid, fmt_ms(a), fmt_ms(c), fmt_ratio(ratio(c, a)),
                 fmt_ms(med(results, wid, "cli")), fmt_ms(med(results, wid, "noasm")),
                 fmt_ms(med(results, wid, "debian"))))
+        add("")
+
+    if sp:
+        add("## One long job on two instances (split_60s)\n")
+        add("`clip_60s.mp4` (60 s 1280x720 at 25 fps, H.264 High with B-frames, a keyframe every "
+            "10 s; AAC) transcoded to H.264 + AAC MP4. afmpeg: `afmpeg_run_job()` on a runtime "
+            "of 1 instance (one piece), then of 2 with `parallel` auto (split at keyframes, "
+            "encoded at once, joined by a stream copy). The native builds: one process with "
+            "`-threads 2` (the native no-asm build with libopenh264, Debian's ffmpeg with libx264 "
+            "veryfast: not the same encoder). Interleaved rounds, ms.\n")
+        add("| run | median ms | min ms | afmpeg 1 instance / this |")
+        add("|---|---:|---:|---:|")
+        names = [("afmpeg_1", "afmpeg, 1 instance"), ("afmpeg_2", "afmpeg, 2 instances (split)"),
+                 ("noasm_2", "native no-asm, -threads 2"),
+                 ("debian_2", "Debian ffmpeg (libx264 veryfast), -threads 2")]
+        for k, label in names:
+            r = sp.get(k)
+            if not r:
+                continue
+            if r.get("ok"):
+                add("| %s | %s | %s | %s |" % (label, fmt_ms(r["median_ms"]), fmt_ms(r["min_ms"]),
+                                              fmt_ratio(ratio(s1, r["median_ms"]))))
+            else:
+                add("| %s | n/a: %s | | |" % (label, r.get("error", "")[:200]))
         add("")
 
     if pool_md:

@@ -10,6 +10,10 @@
  *        times afmpeg_probe(NAME) end to end (ffprobe in the guest, its JSON parsed into structs)
  *   bench_afmpeg new   REPS
  *        times afmpeg_new(): the first call in the process, then REPS new+close cycles
+ *   bench_afmpeg split REPS WARMUP -i NAME=PATH -- IN OUT
+ *        times afmpeg_run_job() of IN to OUT (libopenh264 + aac) on a runtime of
+ *        $AFMPEG_BENCH_INSTANCES instances (default 1) with job option parallel =
+ *        $AFMPEG_BENCH_PARALLEL (default 0); a job asked to split that ran as one piece fails
  *
  * With AFMPEG_BENCH_MODULE=PATH every runtime runs that module (a .wasm or a module file,
  * docs/modules.md) instead of the embedded one: "new" then times the load from a .wasm — the
@@ -67,7 +71,9 @@ static int new_runtime(afmpeg_runtime **rt)
 {
     afmpeg_runtime_options o = AFMPEG_RUNTIME_OPTIONS_INIT;
     const char *m = getenv("AFMPEG_BENCH_MODULE");
+    const char *n = getenv("AFMPEG_BENCH_INSTANCES");
     o.module_path = m && *m ? m : NULL;
+    o.instances = n ? (unsigned)atoi(n) : 0;
     return afmpeg_new(&o, rt);
 }
 
@@ -134,6 +140,30 @@ static double one_job(afmpeg_runtime *rt, const char *mode, const char *const *a
         if (p->stream_count == 0)
             fail("afmpeg_probe", "no streams");
         afmpeg_probe_result_free(p);
+    } else if (!strcmp(mode, "split")) {
+        afmpeg_command *cmd;
+        int in, out;
+        if (afmpeg_command_new(&cmd) || afmpeg_command_add_input(cmd, argv[0], &in) ||
+            afmpeg_command_add_output(cmd, argv[1], &out) ||
+            afmpeg_command_output_codec(cmd, out, AFMPEG_MEDIA_VIDEO, "libopenh264") ||
+            afmpeg_command_output_codec(cmd, out, AFMPEG_MEDIA_AUDIO, "aac"))
+            fail("afmpeg_command", afmpeg_last_error());
+        afmpeg_job_options o = AFMPEG_JOB_OPTIONS_INIT;
+        const char *par = getenv("AFMPEG_BENCH_PARALLEL");
+        o.parallel = par ? atoi(par) : 0;
+        afmpeg_result *res = NULL;
+        t0 = now_ms();
+        int err = afmpeg_run_job(rt, fs, cmd, &o, &res);
+        t = now_ms() - t0;
+        if (err)
+            fail("afmpeg_run_job", afmpeg_last_error());
+        if (afmpeg_result_exit_code(res) != 0)
+            fail("the job failed", afmpeg_result_stderr(res, NULL));
+        const char *why = NULL;
+        if (o.parallel && afmpeg_result_segments(res, &why) < 2)
+            fail("the job ran as one piece", why);
+        afmpeg_result_free(res);
+        afmpeg_command_free(cmd);
     } else {
         afmpeg_result *res = NULL;
         t0 = now_ms();
@@ -157,7 +187,7 @@ static double one_job(afmpeg_runtime *rt, const char *mode, const char *const *a
 int main(int argc, char **argv)
 {
     if (argc < 3)
-        fail("usage", "bench_afmpeg run|probe|new REPS [WARMUP] ...");
+        fail("usage", "bench_afmpeg run|probe|split|new REPS [WARMUP] ...");
     const char *mode = argv[1];
     int reps = atoi(argv[2]);
     if (reps < 0 || reps > MAX_REPS || (reps == 0 && !strcmp(mode, "new")))
@@ -181,8 +211,8 @@ int main(int argc, char **argv)
         print_times(times, reps, first);
         return 0;
     }
-    if (strcmp(mode, "run") && strcmp(mode, "probe"))
-        fail("usage", "mode is run, probe or new");
+    if (strcmp(mode, "run") && strcmp(mode, "probe") && strcmp(mode, "split"))
+        fail("usage", "mode is run, probe, split or new");
     if (argc < 4)
         fail("usage", "WARMUP missing");
     int warmup = atoi(argv[3]);

@@ -367,14 +367,18 @@ static int read_input(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
                     p.n_keys, p.n);
                 r = 0;
             }
+            size_t at = 0; /* p.pts is sorted and bounds[0] is its first: one pass */
             for (size_t k = 0; r == 1 && k < nb; k++) {
                 int64_t lo = bounds[k], hi = k + 1 < nb ? bounds[k + 1] : INT64_MAX;
                 int64_t count = 0;
-                for (size_t i = 0; i < p.n; i++)
-                    count += p.pts[i] >= lo && p.pts[i] < hi;
+                for (; at < p.n && p.pts[at] < hi; at++)
+                    count++;
                 /* floor(lo * tb) in microseconds: the seek keeps the keyframe. */
-                long double t = (long double)lo * p.tb_num * 1000000 / p.tb_den;
-                s->start_us[k] = (int64_t)floorl(t);
+                __int128 num = (__int128)lo * p.tb_num * 1000000;
+                __int128 q = num / p.tb_den;
+                if (num % p.tb_den != 0 && num < 0)
+                    q--;
+                s->start_us[k] = (int64_t)q;
                 s->frames[k] = count;
             }
             s->n_segments = r == 1 ? nb : 0;
@@ -461,7 +465,8 @@ int afm_split_plan(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
                  s->start_us[k] % 1000000);
         snprintf(frames, sizeof frames, "%" PRId64, s->frames[k]);
         snprintf(path, sizeof path, "/" AFM_OVERLAY_DIR "/split/v%zu.%s", k, s->ext);
-        const char *before[] = {"-ss", ss, NULL};
+        /* The first segment starts where a single pass does: no seek at all. */
+        const char *before[] = {k ? "-ss" : NULL, ss, NULL};
         const char *extra[] = {"-map", "0:v:0", "-an", "-sn", "-dn", "-frames:v", frames,
                                "-f", s->ext, NULL};
         err = piece(argv, &s->argv[k], before, extra, path);
