@@ -4,7 +4,8 @@
  * on the runtime's instances; the audio is encoded as one piece beside them; a last job joins the
  * pieces with a stream copy into the output the command asked for.
  *
- *   segment k:  ffmpeg -ss KEY_k -i IN   (the command's video codec, filter and options)
+ *   segment k:  ffmpeg -ss KEY_k -i IN   (no -ss for the first; the command's video codec,
+ *                                        filter and options)
  *               -map 0:v:0 -an -sn -dn -frames:v COUNT_k  /.afmpeg/split/vK.EXT
  *   audio:      ffmpeg -i IN  (the command's audio codec, filter and options)
  *               -map 0:a:0 -vn -sn -dn  /.afmpeg/split/a.EXT
