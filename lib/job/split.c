@@ -129,10 +129,16 @@ static int shape(const afmpeg_command *cmd, char *why, size_t n)
             say(why, n, "the output option -%s changes timing", key);
             return 0;
         }
+        if (!strcmp(key, "vn")) {
+            say(why, n, "the output has no video (-vn)");
+            return 0;
+        }
     }
     if (o->filter[0]) {
         afm_graph g;
         int ok = afm_graph_parse(o->filter[0], &g) == 0;
+        if (!ok)
+            say(why, n, "the video filter could not be read: %s", g.error);
         for (size_t i = 0; ok && i < g.filters.n; i++) {
             if (!in_list(per_frame_filters, g.filters.v[i], strlen(g.filters.v[i]))) {
                 say(why, n, "the video filter %s may carry state from frame to frame",
@@ -160,17 +166,19 @@ typedef struct packets {
     size_t n_keys, cap_keys;
     int64_t tb_num, tb_den;
     int untimed;          /* a packet had no presentation time */
+    int too_many;         /* more than MAX_PACKETS */
     int oom;
     char line[256];
     size_t len;
 } packets;
 
+/* 0, -1 out of memory, -2 more than MAX_PACKETS. */
 static int push(int64_t **v, size_t *n, size_t *cap, int64_t x)
 {
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 1024;
         if (c > MAX_PACKETS)
-            return -1;
+            return -2;
         int64_t *p = realloc(*v, c * sizeof *p);
         if (!p)
             return -1;
@@ -189,9 +197,13 @@ static void packet_line(packets *p)
     char flags[16];
     long long num, den;
     if (sscanf(p->line, "packet,%" SCNd64 ",%15s", &pts, flags) == 2) {
-        if (push(&p->pts, &p->n, &p->cap, pts) ||
-            (flags[0] == 'K' && push(&p->keys, &p->n_keys, &p->cap_keys, pts)))
+        int r = push(&p->pts, &p->n, &p->cap, pts);
+        if (!r && flags[0] == 'K')
+            r = push(&p->keys, &p->n_keys, &p->cap_keys, pts);
+        if (r == -1)
             p->oom = 1;
+        else if (r == -2)
+            p->too_many = 1;
     } else if (sscanf(p->line, "stream,%lld/%lld", &num, &den) == 2) {
         p->tb_num = num;
         p->tb_den = den;
@@ -273,10 +285,11 @@ size_t afm_split_segments(const afm_split *s)
 
 /* Reads the input: its streams (afmpeg_probe) and its video packets (ffprobe). 1 if it can be
  * split into `want` segments, with s->start_us/frames set; 0 with `why`; or a negative error. */
-static int read_input(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
+static int read_input(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
                       const afmpeg_job_options *opts, size_t want, afm_split *s, char *why,
                       size_t n)
 {
+    const char *path = cmd->inputs[0].path;
     afmpeg_probe_result *pr = NULL;
     int err = afmpeg_probe(rt, fs, path, opts, &pr);
     if (err)
@@ -288,16 +301,21 @@ static int read_input(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
             video++;
         else if (st->type == AFMPEG_MEDIA_AUDIO)
             audio++;
-        else
-            other++;
+        else if (st->type != AFMPEG_MEDIA_DATA && st->type != AFMPEG_MEDIA_ATTACHMENT)
+            other++; /* subtitles, cover art: a single pass may map them (data it does not) */
     }
     afmpeg_probe_result_free(pr);
     if (video != 1 || audio > 1 || other) {
-        say(why, n, "the input has %zu video, %zu audio and %zu other streams (split needs one "
-            "video stream, at most one audio stream and nothing else)", video, audio, other);
+        say(why, n, "the input has %zu video, %zu audio and %zu subtitle or cover-art streams "
+            "(split needs one video stream, at most one audio stream and none of those)", video,
+            audio, other);
         return 0;
     }
     s->audio = audio == 1;
+    const afm_output *out = &cmd->outputs[0];
+    for (size_t k = 0; k + 1 < out->options.n; k += 2)
+        if (!strcmp(out->options.v[k], "an"))
+            s->audio = 0; /* the output drops the audio: no audio piece */
 
     packets p = {0};
     char *url = afm_media_url(path, 0);
@@ -320,6 +338,9 @@ static int read_input(afmpeg_runtime *rt, afmpeg_fs *fs, const char *path,
         r = afm_error(AFMPEG_ENOMEM, "out of memory (reading the input's packets)");
     } else if (exit_code != 0 || p.tb_num <= 0 || p.tb_den <= 0 || p.n == 0) {
         say(why, n, "the input's video packets could not be read");
+        r = 0;
+    } else if (p.too_many) {
+        say(why, n, "the input has more than %u video frames", MAX_PACKETS);
         r = 0;
     } else if (p.untimed || p.n < 2) {
         say(why, n, "the input's video has frames without timestamps, or only one frame");
@@ -453,7 +474,7 @@ int afm_split_plan(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
     if (!s)
         return afm_error(AFMPEG_ENOMEM, "out of memory");
     s->ext = container(&cmd->outputs[0]);
-    int r = read_input(rt, fs, cmd->inputs[0].path, opts, want, s, why, n);
+    int r = read_input(rt, fs, cmd, opts, want, s, why, n);
     if (r != 1) {
         afm_split_free(s);
         return r;
