@@ -403,6 +403,12 @@ static int read_input(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *c
                 s->start_us[k] = (int64_t)q;
                 s->frames[k] = count;
             }
+            for (size_t k = 1; r == 1 && k < nb; k++) {
+                if (s->start_us[k] < 0) { /* -ss takes no time before the start */
+                    say(why, n, "the input has keyframes at negative times");
+                    r = 0;
+                }
+            }
             s->n_segments = r == 1 ? nb : 0;
             free(bounds);
         }
