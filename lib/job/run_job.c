@@ -667,9 +667,9 @@ int afmpeg_run_job(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
         if (!r)
             r = afm_split_plan(rt, fs, cmd, opts, &argv, parallel, st.instances, &split,
                                why_not, sizeof why_not);
-        if (r < 0) {
-            afm_strv_free(&argv);
-            return r;
+        if (r < 0) { /* planning failed (a probe did): the job does not run; message set */
+            err = r;
+            goto done;
         }
     }
 

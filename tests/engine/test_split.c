@@ -12,6 +12,7 @@
 
 static char dir[256];
 static afmpeg_runtime *rt; /* two instances */
+static afmpeg_cancel_token *token; /* the jobs' cancel token, when set */
 
 /* The inputs, made by Debian's ffmpeg (libx264 with B-frames unless said):
  *   bframes.mp4  6 s 320x240 at 30000/1001 fps, 3 B-frames, keyframes at uneven times (GOPs of
@@ -104,6 +105,7 @@ static int transcode(const char *input, const char *out, int parallel, const cha
     assert_int_equal(afmpeg_command_output_codec(c, o, AFMPEG_MEDIA_AUDIO, "aac"), AFMPEG_OK);
     afmpeg_job_options jo = AFMPEG_JOB_OPTIONS_INIT;
     jo.parallel = parallel;
+    jo.cancel = token;
     if (log) {
         jo.on_progress = on_progress;
         jo.progress_payload = log;
@@ -305,6 +307,15 @@ static void test_cancel_and_failure(void **state)
                      AFMPEG_ECANCELLED);
     assert_non_null(strstr(afmpeg_last_error(), "split job"));
     afmpeg_result_free(res);
+    /* Cancelled before it starts: the plan's probe stops, nothing runs, no result. */
+    assert_int_equal(afmpeg_cancel_token_new(&token), AFMPEG_OK);
+    afmpeg_cancel_token_cancel(token);
+    res = NULL;
+    assert_int_equal(transcode("bframes.mp4", "early.mp4", 3, NULL, NULL, &res),
+                     AFMPEG_ECANCELLED);
+    assert_null(res);
+    afmpeg_cancel_token_free(token);
+    token = NULL;
     /* A segment's ffmpeg that fails (a filter it rejects): the job ran and failed, as one
      * piece would have, with that piece's output. */
     res = NULL;
