@@ -20,7 +20,7 @@
  * job overlay's memory (/.afmpeg is writable for them), never in the caller's filesystem.
  *
  * Only commands whose result cannot differ are split (afm_split_plan says why not): one input
- * file, one video and at most one audio stream, no subtitles or data, constant frame rate, one
+ * file, one video and at most one audio stream, no subtitles or cover art, constant frame rate, one
  * MP4/MOV output, a video encoder and per-frame filters only, no option that changes timing.
  */
 #define _GNU_SOURCE /* pthread_tryjoin_np */
