@@ -24,9 +24,7 @@
  * MP4/MOV output, a video encoder and per-frame filters only, no option that changes timing.
  */
 #define _GNU_SOURCE /* pthread_tryjoin_np */
-#include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -471,7 +469,8 @@ int afm_split_plan(afmpeg_runtime *rt, afmpeg_fs *fs, const afmpeg_command *cmd,
     if (want > AFM_SPLIT_MAX)
         want = AFM_SPLIT_MAX;
     if (want < 2) {
-        say(why, n, "the runtime has one instance");
+        say(why, n, parallel == AFMPEG_PARALLEL_AUTO ? "the runtime has one instance"
+                                                     : "one segment was asked for");
         return 0;
     }
     if (!shape(cmd, why, n))

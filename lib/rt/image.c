@@ -6,7 +6,7 @@
  * every job, that copy and the page faults under it were most of a job's fixed cost. Instead, the
  * first instantiation on an image records the segments the generated code loads (their offsets,
  * sizes and addresses in the module's own read-only data: module/membase.py routes those loads
- * through afm_rt_load_segment()), and when its call ends the image writes them once into a sealed
+ * through afm_rt_load_segment()), and the next instantiation writes them once into a sealed
  * memfd. Every later memory of that module is that file mapped MAP_PRIVATE over the start of its
  * fresh reservation: it holds the segments before the guest runs, a page is read from the shared
  * page cache only when the guest touches it, and the first write to a page gives the instance its
@@ -100,7 +100,7 @@ static int overlapping(const afm_rt_image *img)
 
 /* Writes the recorded segments into a new sealed memfd. 0, or -1 (no image: copies go on).
  * Called by one thread, from a guest's memory allocation (host code). */
-static int build(afm_rt_image *img, uint64_t memory_bytes)
+static int build(afm_rt_image *img)
 {
     uint64_t end = 0;
     for (unsigned i = 0; i < img->n; i++)
@@ -108,7 +108,7 @@ static int build(afm_rt_image *img, uint64_t memory_bytes)
             end = img->seg[i].offset + img->seg[i].size;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     uint64_t len = (end + page - 1) / page * page;
-    if (img->overflow || img->n == 0 || len > memory_bytes || overlapping(img))
+    if (img->overflow || img->n == 0 || len > img->memory_bytes || overlapping(img))
         return -1;
     int fd = memfd_create("afmpeg-memory-image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
@@ -165,7 +165,7 @@ void afm_rt_image_begin(afm_rt_thread *t, wasm_rt_memory_t *memory)
         int expected = IMAGE_RECORDED;
         if (!atomic_compare_exchange_strong(&img->state, &expected, IMAGE_BUILDING))
             return;
-        state = build(img, img->memory_bytes) == 0 ? IMAGE_READY : IMAGE_OFF;
+        state = build(img) == 0 ? IMAGE_READY : IMAGE_OFF;
         atomic_store_explicit(&img->state, state, memory_order_release);
     }
     if (state != IMAGE_READY || img->len > memory->size)

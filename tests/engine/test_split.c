@@ -256,6 +256,7 @@ static void test_why_not(void **state)
         {"bframes.mp4", "scale=160:-2,yadif", 2, "video filter yadif may carry state"},
         {"bframes.mp4", "setpts=0.5*PTS,scale=160:-2", 2, "video filter setpts may carry state"},
         {"bframes.mp4", "fps=10", 2, "video filter fps may carry state"},
+        {"bframes.mp4", NULL, 1, "one segment was asked for"},
     };
     /* Under valgrind, one case of each kind: the input's (VFR) and the command's (a filter). */
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
