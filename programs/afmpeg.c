@@ -3,7 +3,7 @@
  *   afmpeg [OPTIONS] ffmpeg ARGS...     run ffmpeg in the sandbox
  *   afmpeg [OPTIONS] ffprobe ARGS...    run ffprobe in the sandbox
  *   ffmpeg ARGS... / ffprobe ARGS...   the same, through a link named after the tool
- *   afmpeg [OPTIONS] probe|transcode|thumbnail|frames ...   the verbs (cli_*.c), thin layers
+ *   afmpeg [OPTIONS] probe|transcode|thumbnail|frames|serve ...   the verbs (cli_*.c), thin layers
  *                                       over afmpeg_probe(), afmpeg_run_job() and afmpeg_frames()
  *
  * The job's filesystem is the current directory (or DIR), jailed to itself: the guest sees it as
@@ -38,6 +38,8 @@ static void usage(FILE *f)
             "  transcode IN OUT [OPTIONS]    convert a file (IN and OUT inside DIR)\n"
             "  thumbnail IN OUT.png|.jpg|.webp  one representative frame as an image\n"
             "  frames IN OUTDIR              frames as images: one a second, or per scene\n"
+            "  serve [OPTIONS]               the HTTP service: probe, thumbnail, frames and\n"
+            "                                transcode for media sent in requests\n"
             "  run FILE.wasm ARGS...         run any WASI command module in the sandbox\n"
             "  compile IN.wasm -o OUT        compile a module ahead of time (loads without a\n"
             "                                compiler)\n"
@@ -51,7 +53,7 @@ static void usage(FILE *f)
             "                         embedded FFmpeg\n"
             "  --instances N          jobs the runtime runs at once (default: one per core,\n"
             "                         at most 16, for transcode, which splits a long job\n"
-            "                         across them; 1 for the others)\n"
+            "                         across them, and serve; 1 for the others)\n"
             "  --timeout SECONDS      stop the job after this long (default: 1 hour)\n"
             "  --memory-limit MIB     the guest's memory cap (default: 512)\n"
             "  --output-limit MIB     bytes the job may write in all (default: 65536)\n"
@@ -332,7 +334,8 @@ int main(int argc, char **argv)
     } verbs[] = {{"probe", cli_probe},
                  {"transcode", cli_transcode},
                  {"thumbnail", cli_thumbnail},
-                 {"frames", cli_frames}};
+                 {"frames", cli_frames},
+                 {"serve", cli_serve}};
     for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
         if (!strcmp(argv[i], verbs[v].name))
             return verbs[v].run(&lim, argc - i, argv + i);
@@ -350,7 +353,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "ffmpeg") && strcmp(argv[i], "ffprobe")) {
         fprintf(stderr, "afmpeg: unknown command '%s' (expected ffmpeg, ffprobe, probe, "
-                "transcode, thumbnail, frames, compile or run)\n", argv[i]);
+                "transcode, thumbnail, frames, serve, compile or run)\n", argv[i]);
         return 2;
     }
     return run_tool(lim.dir, &lim, argv[i], argc - i, argv + i);

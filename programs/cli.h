@@ -38,6 +38,15 @@ int cli_transcode(const cli_globals *g, int argc, char **argv);
 int cli_thumbnail(const cli_globals *g, int argc, char **argv);
 int cli_frames(const cli_globals *g, int argc, char **argv);
 
+/* The probe as JSON (afmpeg probe --json, afmpeg serve's /v1/probe): a new object, NULL when out
+ * of memory. Needs <jansson.h>. */
+struct json_t;
+struct json_t *cli_probe_json(const afmpeg_probe_result *p);
+/* A JSON string of untrusted text, invalid UTF-8 replaced by U+FFFD; null for "" (unknown). */
+struct json_t *cli_json_string(const char *s);
+/* afmpeg serve (cli_serve.c, serve_*.c). */
+int cli_serve(const cli_globals *g, int argc, char **argv);
+
 /* ---- messages and statuses ---- */
 
 /* Prints "afmpeg VERB: MESSAGE" as one line on stderr. */

@@ -197,7 +197,7 @@ static json_t *mended(const char *s)
 }
 
 /* A field's string; "" (the library's "unknown") is null. */
-static json_t *jstr(const char *s)
+json_t *cli_json_string(const char *s)
 {
     json_t *j = *s ? mended(s) : NULL;
     return j ? j : json_null();
@@ -273,31 +273,31 @@ static json_t *jstream(const afmpeg_stream_info *st)
         return NULL;
     json_object_set_new(o, "index", json_integer(st->index));
     json_object_set_new(o, "type", json_string(afmpeg_media_type_name(st->type)));
-    json_object_set_new(o, "codec", jstr(st->codec));
-    json_object_set_new(o, "codec_long_name", jstr(st->codec_long_name));
-    json_object_set_new(o, "profile", jstr(st->profile));
+    json_object_set_new(o, "codec", cli_json_string(st->codec));
+    json_object_set_new(o, "codec_long_name", cli_json_string(st->codec_long_name));
+    json_object_set_new(o, "profile", cli_json_string(st->profile));
     json_object_set_new(o, "width", jcount(st->width));
     json_object_set_new(o, "height", jcount(st->height));
-    json_object_set_new(o, "pixel_format", jstr(st->pixel_format));
+    json_object_set_new(o, "pixel_format", cli_json_string(st->pixel_format));
     json_object_set_new(o, "sample_aspect_ratio", jrational(st->sample_aspect_ratio));
     json_object_set_new(o, "avg_frame_rate", jrational(st->avg_frame_rate));
     json_object_set_new(o, "real_frame_rate", jrational(st->real_frame_rate));
     json_object_set_new(o, "rotation", jreal(st->rotation));
     json_object_set_new(o, "sample_rate", jcount(st->sample_rate));
     json_object_set_new(o, "channels", jcount(st->channels));
-    json_object_set_new(o, "channel_layout", jstr(st->channel_layout));
+    json_object_set_new(o, "channel_layout", cli_json_string(st->channel_layout));
     json_object_set_new(o, "bit_rate", jcount(st->bit_rate));
     json_object_set_new(o, "start_time", jreal(st->start_time));
     json_object_set_new(o, "duration", jreal(st->duration));
     json_object_set_new(o, "frame_count", jcount(st->frame_count));
-    json_object_set_new(o, "language", jstr(st->language));
-    json_object_set_new(o, "title", jstr(st->title));
+    json_object_set_new(o, "language", cli_json_string(st->language));
+    json_object_set_new(o, "title", cli_json_string(st->title));
     json_object_set_new(o, "disposition", jdisposition(st->disposition));
     json_object_set_new(o, "tags", jtags(st->tag_count, st->tags));
     return o;
 }
 
-static json_t *jprobe(const afmpeg_probe_result *p)
+json_t *cli_probe_json(const afmpeg_probe_result *p)
 {
     json_t *o = json_object(), *chapters = json_array(), *streams = json_array();
     if (!o || !chapters || !streams) {
@@ -306,8 +306,8 @@ static json_t *jprobe(const afmpeg_probe_result *p)
         json_decref(streams);
         return NULL;
     }
-    json_object_set_new(o, "format_name", jstr(p->format_name));
-    json_object_set_new(o, "format_long_name", jstr(p->format_long_name));
+    json_object_set_new(o, "format_name", cli_json_string(p->format_name));
+    json_object_set_new(o, "format_long_name", cli_json_string(p->format_long_name));
     json_object_set_new(o, "duration", jreal(p->duration));
     json_object_set_new(o, "start_time", jreal(p->start_time));
     json_object_set_new(o, "size", jcount(p->size));
@@ -321,7 +321,7 @@ static json_t *jprobe(const afmpeg_probe_result *p)
         json_object_set_new(jc, "id", json_integer(c->id));
         json_object_set_new(jc, "start", jreal(c->start));
         json_object_set_new(jc, "end", jreal(c->end));
-        json_object_set_new(jc, "title", jstr(c->title));
+        json_object_set_new(jc, "title", cli_json_string(c->title));
         json_array_append_new(chapters, jc);
     }
     json_object_set_new(o, "chapters", chapters);
@@ -385,7 +385,7 @@ int cli_probe(const cli_globals *g, int argc, char **argv)
     if (status)
         goto done;
     if (json) {
-        json_t *j = jprobe(p);
+        json_t *j = cli_probe_json(p);
         if (!j || json_dumpf(j, stdout, JSON_INDENT(2)) || fputc('\n', stdout) == EOF) {
             cli_error(verb, "could not write the JSON");
             status = EXIT_HOST;

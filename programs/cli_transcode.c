@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "transcode.h"
 
 static const char verb[] = "transcode";
 
@@ -73,95 +74,6 @@ static void usage(FILE *f)
             "the time taken; a progress bar on stderr when that is a terminal. Ctrl-C\n"
             "stops the job (exit 130). Exit status: 1 if ffmpeg failed; 2 for bad\n"
             "arguments, also a codec the sandbox lacks; else as 'afmpeg --help' says.\n");
-}
-
-/* The encoders transcode picks by OUT's extension, where FFmpeg's own default is missing from the
- * module (libx264, libtheora), is poor for a service (mpeg4, a GIF without a palette), or where
- * the output holds only audio. NULL: FFmpeg's default; "-": that kind of stream is dropped.
- * The summary line names the encoders used. */
-typedef struct {
-    const char *exts; /* space-separated */
-    const char *video, *audio;
-} codec_default;
-static const codec_default codec_defaults[] = {
-    {"mp4 m4v mov 3gp mkv ts m2ts mts avi flv", "libopenh264", "aac"},
-    {"webm", "libvpx-vp9", "libopus"},
-    {"ogg oga", "-", "libvorbis"},
-    {"opus", "-", "libopus"},
-    {"mp3", "-", "libmp3lame"},
-    {"m4a", "-", "aac"},
-    {"gif", "gif", "-"},
-    {"webp", "libwebp_anim", "-"},
-};
-/* GIF's 256 colours, chosen for the clip (palettegen) rather than a fixed palette. */
-static const char gif_palette[] = "split[a][b];[a]palettegen[p];[b][p]paletteuse";
-/* libvpx-vp9 without a rate: constant quality 32 (its own default is a 256 kbit/s target), and
- * speed 4 of 0-8 (its default, 1, is several times slower for a small gain). */
-static const char vp9_crf[] = "32", vp9_speed[] = "4";
-
-static const codec_default *default_codecs(const char *ext)
-{
-    for (size_t i = 0; i < sizeof codec_defaults / sizeof *codec_defaults; i++) {
-        const char *e = codec_defaults[i].exts;
-        size_t n = strlen(ext);
-        while (*e) {
-            size_t len = strcspn(e, " ");
-            if (len == n && !strncmp(e, ext, n))
-                return &codec_defaults[i];
-            e += len + (e[len] == ' ');
-        }
-    }
-    return NULL;
-}
-
-/* Encoders with a constant-quality "crf" option: libx264 in the GPL module (make MODULE=gpl);
- * a module built with another would take --crf without a change here. */
-static const char *const crf_encoders[] = {"libx264", "libx265", "libvpx", "libvpx-vp9",
-                                           "libaom-av1", "libsvtav1", NULL};
-
-/* x264's presets (x264_preset_names). */
-static const char *const x264_presets[] = {"ultrafast", "superfast", "veryfast", "faster",
-                                           "fast", "medium", "slow", "slower", "veryslow",
-                                           "placebo", NULL};
-
-static int in_list(const char *const *list, const char *s)
-{
-    for (; *list; list++)
-        if (!strcmp(*list, s))
-            return 1;
-    return 0;
-}
-
-/* ---- argument checks ---- */
-
-/* W:H with each side an integer: positive, 0 (the input's), or -1..-16 (follow the aspect
- * ratio, divisible by that); not both following. */
-static int valid_scale(const char *s)
-{
-    long side[2];
-    const char *p = s;
-    for (int i = 0; i < 2; i++) {
-        char *end;
-        errno = 0;
-        side[i] = strtol(p, &end, 10);
-        if (end == p || errno || side[i] < -16 || side[i] > 16384 || *end != (i ? '\0' : ':'))
-            return 0;
-        p = end + 1;
-    }
-    return !(side[0] < 0 && side[1] < 0);
-}
-
-/* A bit rate as FFmpeg takes it: a positive number with an optional k, M or G. */
-static int valid_bitrate(const char *s)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || !(v > 0) || !isfinite(v))
-        return 0;
-    if (*end == 'k' || *end == 'K' || *end == 'M' || *end == 'G')
-        end++;
-    return *end == '\0' && (s[0] >= '0' && s[0] <= '9');
 }
 
 /* ---- paths ---- */
@@ -459,9 +371,9 @@ static void print_summary(const char *out, const char *out_host, const afmpeg_re
 /* ---- the verb ---- */
 
 typedef struct options {
-    const char *in, *out, *vcodec, *acodec, *scale, *bitrate, *abitrate, *crf, *preset;
-    double start, duration;
-    int has_start, has_duration, print_argv, verbose;
+    const char *in, *out;
+    tx_spec tx;
+    int print_argv, verbose;
     int parallel;   /* afmpeg_job_options.parallel */
 } options;
 
@@ -497,39 +409,39 @@ static int parse(int argc, char **argv, options *o)
                 cli_error(verb, "%s needs a codec name", name);
                 return EXIT_USAGE;
             }
-            *(name[2] == 'v' ? &o->vcodec : &o->acodec) = value;
+            *(name[2] == 'v' ? &o->tx.vcodec : &o->tx.acodec) = value;
         } else if (!strcmp(name, "--scale")) {
-            if (!valid_scale(value)) {
+            if (!tx_valid_scale(value)) {
                 cli_error(verb, "--scale needs W:H in pixels (e.g. 640:-2), not '%s'", value);
                 return EXIT_USAGE;
             }
-            o->scale = value;
+            o->tx.scale = value;
         } else if (!strcmp(name, "--bitrate") || !strcmp(name, "--abitrate")) {
-            if (!valid_bitrate(value)) {
+            if (!tx_valid_bitrate(value)) {
                 cli_error(verb, "%s needs a bit rate such as 800k or 2M, not '%s'", name, value);
                 return EXIT_USAGE;
             }
-            *(name[2] == 'b' ? &o->bitrate : &o->abitrate) = value;
+            *(name[2] == 'b' ? &o->tx.bitrate : &o->tx.abitrate) = value;
         } else if (!strcmp(name, "--crf")) {
             long crf;
             if (cli_parse_count(verb, name, value, 0, 63, &crf))
                 return EXIT_USAGE;
-            o->crf = value;
+            o->tx.crf = value;
         } else if (!strcmp(name, "--preset")) {
-            if (!in_list(x264_presets, value)) {
+            if (!tx_in_list(tx_x264_presets, value)) {
                 cli_error(verb, "--preset needs one of libx264's presets (ultrafast ... medium ... "
                           "placebo), not '%s'", value);
                 return EXIT_USAGE;
             }
-            o->preset = value;
+            o->tx.preset = value;
         } else if (!strcmp(name, "--start")) {
-            if (cli_parse_seconds(verb, name, value, &o->start))
+            if (cli_parse_seconds(verb, name, value, &o->tx.start))
                 return EXIT_USAGE;
-            o->has_start = 1;
+            o->tx.has_start = 1;
         } else if (!strcmp(name, "--duration")) {
-            if (cli_parse_positive(verb, name, value, &o->duration))
+            if (cli_parse_positive(verb, name, value, &o->tx.duration))
                 return EXIT_USAGE;
-            o->has_duration = 1;
+            o->tx.has_duration = 1;
         } else if (!strcmp(name, "--parallel")) {
             long n;
             if (!strcmp(value, "auto"))
@@ -552,146 +464,6 @@ static int parse(int argc, char **argv, options *o)
         return EXIT_USAGE;
     }
     return 0;
-}
-
-/* Whether the module has an encoder (afmpeg_module_info_get()). */
-static int has_encoder(afmpeg_runtime *rt, const char *name)
-{
-    const afmpeg_module_info *info;
-    return afmpeg_module_info_get(rt, &info) == AFMPEG_OK && in_list(info->encoders, name);
-}
-
-/* Fills in the default codecs and checks the flags against them and the module (rt). 0, or an
- * exit status. */
-static int settle_codecs(options *o, afmpeg_runtime *rt)
-{
-    char ext[16];
-    cli_extension(o->out, ext, sizeof ext);
-    /* x264 (--crf, --preset) is in the GPL module only. */
-    int quality = o->crf || o->preset;
-    int x264_named = o->vcodec && !strcmp(o->vcodec, "libx264");
-    int x264 = (quality || x264_named) && has_encoder(rt, "libx264");
-    if (x264_named && !x264) {
-        cli_error(verb, "--vcodec libx264: x264 is only in the GPL build of afmpeg (make "
-                  "MODULE=gpl); this one has libopenh264");
-        return EXIT_USAGE;
-    }
-    const codec_default *d = default_codecs(ext);
-    if (d) {
-        if (!o->vcodec)
-            o->vcodec = quality && x264 && !strcmp(d->video, "libopenh264") ? "libx264" : d->video;
-        if (!o->acodec)
-            o->acodec = d->audio;
-    }
-    if (o->vcodec && !strcmp(o->vcodec, "-") && (o->scale || o->bitrate || o->crf || o->preset)) {
-        cli_error(verb, "%s: .%s output holds no video", o->scale ? "--scale" : o->bitrate ?
-                  "--bitrate" : o->crf ? "--crf" : "--preset", ext);
-        return EXIT_USAGE;
-    }
-    if (o->acodec && !strcmp(o->acodec, "-") && o->abitrate) {
-        cli_error(verb, "--abitrate: .%s output holds no audio", ext);
-        return EXIT_USAGE;
-    }
-    int vcopy = o->vcodec && !strcmp(o->vcodec, "copy");
-    if (vcopy && (o->scale || o->bitrate || o->crf || o->preset)) {
-        cli_error(verb, "%s needs the video re-encoded, not --vcodec copy",
-                  o->scale ? "--scale" : o->bitrate ? "--bitrate" : o->crf ? "--crf" : "--preset");
-        return EXIT_USAGE;
-    }
-    if (o->preset && !(o->vcodec && !strcmp(o->vcodec, "libx264"))) {
-        if (!x264)
-            cli_error(verb, "--preset: x264's presets are only in the GPL build of afmpeg (make "
-                      "MODULE=gpl)");
-        else
-            cli_error(verb, "--preset is libx264's: not for --vcodec %s", o->vcodec ? o->vcodec
-                                                                                   : "(default)");
-        return EXIT_USAGE;
-    }
-    if (o->abitrate && o->acodec && !strcmp(o->acodec, "copy")) {
-        cli_error(verb, "--abitrate needs the audio re-encoded, not --acodec copy");
-        return EXIT_USAGE;
-    }
-    /* FFmpeg ignores an option its encoder lacks, with a warning nobody reads: a --crf that
-     * cannot work is refused instead of silently giving the encoder's default quality. */
-    if (o->crf && !(o->vcodec && in_list(crf_encoders, o->vcodec))) {
-        if (o->vcodec && !strcmp(o->vcodec, "libopenh264") && x264)
-            cli_error(verb, "--crf: libopenh264 has no CRF (constant quality); use --vcodec "
-                      "libx264, or --bitrate");
-        else if (o->vcodec && !strcmp(o->vcodec, "libopenh264"))
-            cli_error(verb, "--crf: the embedded libopenh264 has no CRF (constant quality); use "
-                      "--bitrate, or the GPL build of afmpeg (make MODULE=gpl), whose libx264 "
-                      "has it");
-        else if (o->vcodec)
-            cli_error(verb, "--crf: the encoder %s has no CRF (constant quality); use --bitrate",
-                      o->vcodec);
-        else
-            cli_error(verb, "--crf: FFmpeg's default encoder for '.%s' has no CRF (constant "
-                      "quality); use --bitrate", ext);
-        return EXIT_USAGE;
-    }
-    return 0;
-}
-
-/* Builds the command; AFMPEG_OK or the first setter's error. */
-static int build(const options *o, const paths *p, afmpeg_command **out)
-{
-    afmpeg_command *cmd = NULL;
-    int in = 0, ou = 0;
-    int err = afmpeg_command_new(&cmd);
-    if (!err)
-        err = afmpeg_command_add_input(cmd, p->in_guest, &in);
-    if (!err && o->has_start) {
-        /* An accurate seek decodes up to S and cannot feed a copied stream; a copy starts at
-         * the keyframe before S instead (as ffmpeg -ss with -c copy does). */
-        int copy = (o->vcodec && !strcmp(o->vcodec, "copy")) ||
-                   (o->acodec && !strcmp(o->acodec, "copy"));
-        err = afmpeg_command_input_seek(cmd, in, o->start,
-                                        copy ? AFMPEG_SEEK_FAST : AFMPEG_SEEK_ACCURATE);
-    }
-    if (!err)
-        err = afmpeg_command_add_output(cmd, p->out_guest, &ou);
-    /* "-" (codec_defaults): an audio-only output maps IN's audio alone (the mp3, ipod and ogg
-     * muxers would take a video stream as cover art or Theora); GIF and WebP hold no audio, and
-     * ffmpeg maps none to them. */
-    if (!err && o->vcodec)
-        err = !strcmp(o->vcodec, "-") ? afmpeg_command_output_map(cmd, ou, "0:a")
-                                      : afmpeg_command_output_codec(cmd, ou, AFMPEG_MEDIA_VIDEO,
-                                                                    o->vcodec);
-    if (!err && o->acodec && strcmp(o->acodec, "-"))
-        err = afmpeg_command_output_codec(cmd, ou, AFMPEG_MEDIA_AUDIO, o->acodec);
-    int gif = o->vcodec && !strcmp(o->vcodec, "gif");
-    if (!err && (o->scale || gif)) {
-        char filter[128];
-        snprintf(filter, sizeof filter, "%s%s%s%s", o->scale ? "scale=" : "",
-                 o->scale ? o->scale : "", o->scale && gif ? "," : "", gif ? gif_palette : "");
-        err = afmpeg_command_output_filter(cmd, ou, AFMPEG_MEDIA_VIDEO, filter);
-    }
-    if (!err && o->vcodec && !strcmp(o->vcodec, "libvpx-vp9")) {
-        if (!o->crf && !o->bitrate)
-            err = afmpeg_command_output_option(cmd, ou, "crf", vp9_crf);
-        if (!err && !o->bitrate)
-            err = afmpeg_command_output_option(cmd, ou, "b:v", "0");
-        if (!err)
-            err = afmpeg_command_output_option(cmd, ou, "cpu-used", vp9_speed);
-    }
-    if (!err && o->vcodec && !strcmp(o->vcodec, "libwebp_anim"))
-        err = afmpeg_command_output_option(cmd, ou, "loop", "0");
-    if (!err && o->crf)
-        err = afmpeg_command_output_option(cmd, ou, "crf", o->crf);
-    if (!err && o->preset)
-        err = afmpeg_command_output_option(cmd, ou, "preset", o->preset);
-    if (!err && o->bitrate)
-        err = afmpeg_command_output_option(cmd, ou, "b:v", o->bitrate);
-    if (!err && o->abitrate)
-        err = afmpeg_command_output_option(cmd, ou, "b:a", o->abitrate);
-    if (!err && o->has_duration)
-        err = afmpeg_command_output_duration(cmd, ou, o->duration);
-    if (err) {
-        afmpeg_command_free(cmd);
-        cmd = NULL;
-    }
-    *out = cmd;
-    return err;
 }
 
 static double now(void)
@@ -719,12 +491,16 @@ int cli_transcode(const cli_globals *g, int argc, char **argv)
     if (status)
         goto done;
     have_session = 1;
-    status = settle_codecs(&o, s.rt);
+    char ext[16], msg[512];
+    if (tx_settle(&o.tx, cli_extension(o.out, ext, sizeof ext), s.rt, msg, sizeof msg)) {
+        cli_error(verb, "%s", msg);
+        status = EXIT_USAGE;
+    }
     if (!status)
         status = resolve_paths(g, o.in, o.out, &p);
     if (status)
         goto done;
-    err = build(&o, &p, &cmd);
+    err = tx_build(&o.tx, p.in_guest, p.out_guest, &cmd);
     if (err) {
         status = cli_report(verb, &s, err);
         goto done;
@@ -781,7 +557,7 @@ int cli_transcode(const cli_globals *g, int argc, char **argv)
         const afmpeg_output_info *info = afmpeg_result_output(res, 0);
         if (info && info->probe && info->probe->stream_count == 0)
             cli_error(verb, "warning: %s holds no streams: nothing was encoded%s", o.out,
-                      o.has_start ? " (is --start past the end of IN?)" : "");
+                      o.tx.has_start ? " (is --start past the end of IN?)" : "");
     }
     /* A half-written OUT is no use; one that was there before is left as ffmpeg left it, and
      * a pattern ("img-%03d.png") names files this cannot know. */

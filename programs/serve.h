@@ -1,0 +1,169 @@
+/* afmpeg serve: what its parts share (docs/serve.md says what it does for an operator).
+ *
+ *   cli_serve.c     the verb: configuration (flags and a file), start-up, signals, draining
+ *   serve_http.c    libmicrohttpd's handlers: routing, auth, bodies, admission, problems, logs
+ *   serve_media.c   the synchronous endpoints: /v1/probe, /v1/thumbnail, /v1/frames,
+ *                   /v1/transcode
+ *   serve_fs.c      the job filesystem: the upload, read-only, and the files a job writes
+ *   serve_metrics.c the Prometheus counters and histograms
+ *
+ * Threads: libmicrohttpd runs one thread per connection (bounded by the connection limits); a
+ * request's job runs on its connection's thread, or, for a streamed response, on a thread of
+ * its own. Instances are handed out by the server (srv_slot_acquire) so that the time waiting
+ * for one is measured as the "queue" phase; the runtime itself never queues. */
+#ifndef AFMPEG_SERVE_H
+#define AFMPEG_SERVE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "afmpeg.h"
+
+struct MHD_Connection;
+struct MHD_Daemon;
+struct MHD_Response;
+
+/* ---- configuration ---- */
+
+typedef struct srv_config {
+    char *listen;             /* API listener, HOST:PORT (port 0: any free one) */
+    char *ops_listen;         /* /livez, /readyz, /metrics; "" or "off": none */
+    unsigned instances;       /* jobs at once */
+    unsigned queue;           /* requests admitted beyond the instances before 429 */
+    uint64_t max_body;        /* largest request body, bytes */
+    uint64_t timeout_ms;      /* a job's wall time, default and most a request may ask */
+    uint64_t memory_limit;    /* a job's guest memory, default and most */
+    uint64_t output_limit;    /* a job's output bytes, default and most */
+    unsigned connection_limit, per_ip_limit;
+    unsigned idle_timeout;    /* seconds without a byte from the client */
+    unsigned upload_timeout;  /* seconds for a whole request body */
+    unsigned grace;           /* seconds SIGTERM lets in-flight work finish */
+    int max_width, max_height, max_streams; /* input limits, from the probe; 0: none */
+    double max_duration;      /* seconds; 0: none */
+    char **tokens;            /* bearer tokens (NULL-terminated); none: no auth */
+    size_t token_count;
+} srv_config;
+
+/* A size in bytes, with an optional K, M or G (powers of 1024): 0, or -1. */
+int srv_parse_size(const char *s, uint64_t *out);
+
+/* ---- metrics (serve_metrics.c) ---- */
+
+#define SRV_PHASES 4 /* queue, upload, run, send */
+typedef enum srv_phase { SRV_QUEUE, SRV_UPLOAD, SRV_RUN, SRV_SEND } srv_phase;
+
+typedef struct srv_metrics srv_metrics;
+int srv_metrics_new(srv_metrics **out);
+void srv_metrics_free(srv_metrics *m);
+/* One request ended: its endpoint ("probe", "thumbnail", ..., "other"), HTTP status, bytes. */
+void srv_metrics_request(srv_metrics *m, const char *endpoint, int status, uint64_t in,
+                         uint64_t out, const double phase_s[SRV_PHASES]);
+/* One job ended with `outcome` ("ok", "media_error", "trap_out_of_bounds", "timeout", ...). */
+void srv_metrics_job(srv_metrics *m, const char *endpoint, const char *outcome);
+/* The exposition text (Prometheus 0.0.4), with the gauges given; malloc'd, NULL when out of
+ * memory. */
+char *srv_metrics_render(srv_metrics *m, unsigned instances, unsigned busy, unsigned queued,
+                         unsigned admitted, int draining, size_t *len);
+
+/* ---- the server ---- */
+
+typedef struct srv_req srv_req;
+
+typedef struct server {
+    srv_config cfg;
+    afmpeg_runtime *rt;
+    struct MHD_Daemon *api, *ops;
+    srv_metrics *metrics;
+    pthread_mutex_t lock;
+    pthread_cond_t slot_free;  /* a slot was released, or draining began */
+    unsigned admitted;         /* requests holding admission (upload, queue, run, send) */
+    unsigned busy;             /* slots held: jobs running */
+    unsigned waiting;          /* requests waiting for a slot */
+    int draining;              /* SIGTERM: no new requests (503); admitted ones go on */
+    int stopping;              /* the grace period ended: waiting requests get 503 */
+    srv_req *running;          /* requests with a job, watched for a client that hangs up */
+    pthread_t watcher;
+    pthread_cond_t watch_wake;
+    int watcher_started, stop_watcher;
+    uint64_t next_id;
+    FILE *log;
+    pthread_mutex_t log_lock;
+} server;
+
+/* Starts the listeners (serve_http.c). 0, or -1 with the reason in msg. */
+int srv_http_start(server *s, char *msg, size_t cap);
+/* Stops accepting connections (in-flight ones go on). */
+void srv_http_quiesce(server *s);
+/* Cancels every running job and every request waiting for a slot. */
+void srv_http_cancel_all(server *s);
+/* Requests in flight (admitted). */
+unsigned srv_http_in_flight(server *s);
+/* Stops the listeners and joins their threads; in-flight connections are closed. */
+void srv_http_stop(server *s);
+/* The port a listener is bound to (0 when none). */
+unsigned srv_http_port(struct MHD_Daemon *d);
+
+/* One JSON log line: `msg` and the NULL-terminated key/value string pairs (values are
+ * escaped). Thread-safe. */
+void srv_log(server *s, const char *level, const char *msg, ...);
+
+/* ---- a request, as the endpoints see it ---- */
+
+/* What an endpoint hands back (serve_media.c to serve_http.c). */
+typedef struct srv_reply {
+    int status;
+    struct MHD_Response *response; /* set: sent as is */
+    /* else a problem: stable error name and a human message */
+    const char *error;
+    char detail[1024];
+    const char *trap;              /* trap name for a guest trap, or NULL */
+    const char *outcome;           /* the job's outcome for metrics, or NULL if none ran */
+    uint64_t size;                 /* the response's body size, for the log (0: streamed) */
+} srv_reply;
+
+/* The request's query parameter `key`, or NULL. */
+const char *srv_query(srv_req *r, const char *key);
+/* The request body and its name in the job filesystem ("/input" or "/input.EXT"). */
+const void *srv_body(srv_req *r, size_t *len);
+const char *srv_body_name(srv_req *r);
+/* The job options of this request: the configured limits, lowered by the query's timeout,
+ * memory_limit and output_limit; the request's cancel token. -1 with a 400 in `rep` when a
+ * limit is malformed. */
+int srv_job_options(srv_req *r, afmpeg_job_options *o, srv_reply *rep);
+/* Takes an instance (waits for one; the wait is the queue phase) and registers the request as
+ * running, so that a client that hangs up cancels its job. 0, or -1 with a 503 in `rep` when
+ * the server began draining. srv_slot_release() gives it back (the run phase ends). */
+int srv_slot_acquire(srv_req *r, srv_reply *rep);
+void srv_slot_release(srv_req *r);
+/* Fills `rep` with the problem for a library error (err != 0) from a job of the request.
+ * `res` (may be NULL) gives the trap and FFmpeg's message. */
+void srv_job_error(srv_req *r, int err, const afmpeg_result *res, srv_reply *rep);
+/* Fills `rep` with a problem. */
+void srv_problem(srv_reply *rep, int status, const char *error, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+server *srv_server(srv_req *r);
+/* `fn(arg)` runs when the request ends, whichever way (a streamed response's clean-up). */
+void srv_on_end(srv_req *r, void (*fn)(void *), void *arg);
+/* Records how a streamed response's job ended, for the log (static strings). */
+void srv_note(srv_req *r, const char *outcome, const char *error);
+/* Counts response bytes sent by a streamed response. Any thread. */
+void srv_add_bytes_out(srv_req *r, size_t n);
+/* The request's connection socket, and 1 once the client has hung up. */
+int srv_client_gone(srv_req *r);
+
+/* The endpoints (serve_media.c): each runs on the connection's thread once the body is in. */
+void srv_probe(srv_req *r, srv_reply *rep);
+void srv_thumbnail(srv_req *r, srv_reply *rep);
+void srv_frames(srv_req *r, srv_reply *rep);
+void srv_transcode(srv_req *r, srv_reply *rep);
+
+/* ---- the job filesystem (serve_fs.c) ---- */
+
+/* A flat in-memory filesystem: the file `name` holding `data` (borrowed, read-only), and any
+ * files the job creates beside it (at most `max_files`). */
+typedef struct srv_fs srv_fs;
+int srv_fs_new(const char *name, const void *data, size_t len, srv_fs **out, afmpeg_fs **fs);
+/* Takes the contents of the file `name` the job wrote (the caller frees them): 0, or -ENOENT. */
+int srv_fs_take(srv_fs *f, const char *name, void **data, size_t *len);
+
+#endif
