@@ -117,10 +117,10 @@ $(BUILD)/libafmpeg.a: $(BASE_OBJS) $(ENGINE_OBJS) $(MODULE_STAMP)
 	rm -f $@
 	ar rcs $@ $(BASE_OBJS) $(ENGINE_OBJS) $(BUILD)/module/obj/*.o
 
-# The CLI; `afmpeg serve` adds libmicrohttpd (docs/dependencies.md).
+# The CLI; `afmpeg serve` adds libmicrohttpd and libcurl (docs/dependencies.md).
 $(BUILD)/afmpeg: $(wildcard programs/*.c programs/*.h) $(BUILD)/libafmpeg.a
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) $(filter %.c,$^) -o $@ $(BUILD)/libafmpeg.a -lmicrohttpd \
-	    $(LDLIBS)
+	    -lcurl $(LDLIBS)
 	ln -sf afmpeg $(BUILD)/ffmpeg
 	ln -sf afmpeg $(BUILD)/ffprobe
 

@@ -5,6 +5,7 @@
  * cancels at once. */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -43,6 +44,16 @@ static void usage(FILE *f)
             "                           (defaults 8192, 8192, 86400, 64; 0: no limit)\n"
             "  --token-file FILE        bearer tokens, one per line; requests need one\n"
             "                           (default: $AFMPEG_SERVE_TOKENS, comma-separated, or none)\n"
+            "Asynchronous jobs (POST /v1/uploads, /v1/jobs; docs/serve.md):\n"
+            "  --max-jobs N             jobs queued or running before 429 (default 256)\n"
+            "  --store-limit SIZE       uploads and outputs kept in memory (default 1G)\n"
+            "  --store-ttl S            how long they and ended jobs are kept (default 3600)\n"
+            "  --signing-key-file FILE  'ID SECRET' lines: signed URLs (the first key signs,\n"
+            "                           all verify) and webhook signatures\n"
+            "  --url-ttl S              how long a signed output URL is valid (default 3600)\n"
+            "  --allow-url PREFIX       URLs jobs may read, write or call back (repeatable;\n"
+            "                           default: none)\n"
+            "  --allow-private          also loopback, link-local and private addresses\n"
             "  --config FILE            these options as `name = value` lines (# comments);\n"
             "                           flags given on the command line win\n"
             "  -h, --help               this text\n"
@@ -66,7 +77,7 @@ typedef struct opt_def {
     int kind;         /* what the value is */
 } opt_def;
 
-enum { O_ADDR, O_COUNT, O_SECONDS, O_SIZE, O_FILE, O_MB };
+enum { O_ADDR, O_COUNT, O_SECONDS, O_SIZE, O_FILE, O_MB, O_BOOL };
 
 static const opt_def defs[] = {
     {"listen", O_ADDR},         {"ops-listen", O_ADDR},      {"queue", O_COUNT},
@@ -74,6 +85,9 @@ static const opt_def defs[] = {
     {"idle-timeout", O_COUNT},  {"upload-timeout", O_COUNT}, {"grace", O_COUNT},
     {"max-width", O_COUNT},     {"max-height", O_COUNT},     {"max-duration", O_SECONDS},
     {"max-streams", O_COUNT},   {"token-file", O_FILE},
+    {"max-jobs", O_COUNT},      {"store-limit", O_SIZE},     {"store-ttl", O_COUNT},
+    {"signing-key-file", O_FILE}, {"url-ttl", O_COUNT},      {"allow-url", O_ADDR},
+    {"allow-private", O_BOOL},
     /* the global options, in a file only (on the command line they go before "serve") */
     {"instances", O_COUNT},     {"timeout", O_SECONDS},      {"memory-limit", O_MB},
     {"output-limit", O_MB},
@@ -97,13 +111,74 @@ int srv_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+static void free_list(char ***list, size_t *count)
+{
+    for (size_t i = 0; *list && i < *count; i++)
+        free((*list)[i]);
+    free(*list);
+    *list = NULL;
+    *count = 0;
+}
+
 static void free_tokens(srv_config *c)
 {
-    for (size_t i = 0; i < c->token_count; i++)
-        free(c->tokens[i]);
-    free(c->tokens);
-    c->tokens = NULL;
-    c->token_count = 0;
+    free_list(&c->tokens, &c->token_count);
+}
+
+/* Appends a copy of `s` to a NULL-terminated list. */
+static int push(char ***list, size_t *count, const char *s, size_t n)
+{
+    char **t = realloc(*list, (*count + 2) * sizeof *t);
+    if (!t)
+        return -1;
+    *list = t;
+    if (!(t[*count] = strndup(s, n)))
+        return -1;
+    t[++*count] = NULL;
+    return 0;
+}
+
+static void free_keys(srv_config *c)
+{
+    size_t n = c->key_count;
+    free_list(&c->key_ids, &n);
+    free_list(&c->keys, &c->key_count);
+}
+
+/* Signing keys: "ID SECRET" lines (# comments); the first signs. */
+static int read_keys(srv_config *c, const char *path, char *msg, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(msg, cap, "--signing-key-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    free_keys(c);
+    size_t n_ids = 0;
+    char *line = NULL;
+    size_t size = 0;
+    int ret = 0;
+    while (!ret && getline(&line, &size, f) >= 0) {
+        char id[128], secret[512];
+        if (line[strspn(line, " \t")] == '#' || line[strspn(line, " \t\r\n")] == '\0')
+            continue;
+        if (sscanf(line, "%127s %511s", id, secret) != 2 || strlen(secret) < 16) {
+            snprintf(msg, cap, "--signing-key-file %s: each line is 'ID SECRET' (a secret of 16 "
+                     "characters or more)", path);
+            ret = -1;
+        } else if (push(&c->key_ids, &n_ids, id, strlen(id)) ||
+                   push(&c->keys, &c->key_count, secret, strlen(secret))) {
+            snprintf(msg, cap, "out of memory");
+            ret = -1;
+        }
+    }
+    free(line);
+    fclose(f);
+    if (!ret && !c->key_count) {
+        snprintf(msg, cap, "--signing-key-file %s: no key in it", path);
+        ret = -1;
+    }
+    return ret;
 }
 
 /* Adds the tokens in `text`, separated by newlines or commas (blank ones and # lines skipped). */
@@ -179,6 +254,12 @@ static int set_option(srv_config *c, cli_globals *g, const char *name, const cha
             return -1;
         }
     }
+    if (d->kind == O_BOOL && strcmp(value, "yes") && strcmp(value, "no") &&
+        strcmp(value, "true") && strcmp(value, "false") && strcmp(value, "1") &&
+        strcmp(value, "0")) {
+        snprintf(msg, cap, "--%s is yes or no, not '%s'", name, value);
+        return -1;
+    }
     if (d->kind == O_SIZE && (srv_parse_size(value, &size) || !size)) {
         snprintf(msg, cap, "--%s needs bytes, with K, M or G (e.g. 256M), not '%s'", name, value);
         return -1;
@@ -216,6 +297,29 @@ static int set_option(srv_config *c, cli_globals *g, const char *name, const cha
         c->max_streams = (int)num;
     } else if (!strcmp(name, "token-file")) {
         return read_tokens(c, value, msg, cap);
+    } else if (!strcmp(name, "signing-key-file")) {
+        return read_keys(c, value, msg, cap);
+    } else if (!strcmp(name, "allow-url")) {
+        if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8)) {
+            snprintf(msg, cap, "--allow-url needs an http:// or https:// prefix, not '%s'",
+                     value);
+            return -1;
+        }
+        if (push(&c->allow_urls, &c->allow_url_count, value, strlen(value))) {
+            snprintf(msg, cap, "out of memory");
+            return -1;
+        }
+    } else if (!strcmp(name, "allow-private")) {
+        c->allow_private = !strcmp(value, "yes") || !strcmp(value, "true") ||
+                           !strcmp(value, "1");
+    } else if (!strcmp(name, "max-jobs")) {
+        c->max_jobs = (unsigned)num;
+    } else if (!strcmp(name, "store-limit")) {
+        c->store_limit = size;
+    } else if (!strcmp(name, "store-ttl")) {
+        c->store_ttl = (unsigned)num;
+    } else if (!strcmp(name, "url-ttl")) {
+        c->url_ttl = (unsigned)num;
     } else if (!strcmp(name, "instances")) {
         if (!g->instances)
             g->instances = (unsigned)num;
@@ -313,6 +417,10 @@ int cli_serve(const cli_globals *gin, int argc, char **argv)
     c->max_width = c->max_height = 8192;
     c->max_duration = 86400;
     c->max_streams = 64;
+    c->max_jobs = 256;
+    c->store_limit = 1ull << 30;
+    c->store_ttl = 3600;
+    c->url_ttl = 3600;
     int status = EXIT_USAGE, queue_given = 0;
     char msg[512];
     sigset_t set;
@@ -345,7 +453,8 @@ int cli_serve(const cli_globals *gin, int argc, char **argv)
         const char *eq = strchr(a, '=');
         char name[64];
         snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - a - 2) : (int)strlen(a + 2), a + 2);
-        const char *value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+        int flag = !strcmp(name, "allow-private") && !eq;
+        const char *value = flag ? "yes" : eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
         if (!value) {
             cli_error(verb, "--%s needs a value", name);
             goto done;
@@ -393,7 +502,8 @@ int cli_serve(const cli_globals *gin, int argc, char **argv)
     pthread_mutex_init(&s.log_lock, NULL);
     pthread_cond_init(&s.slot_free, NULL);
     status = EXIT_HOST;
-    if (srv_metrics_new(&s.metrics)) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (srv_metrics_new(&s.metrics) || srv_jobs_new(&s)) {
         cli_error(verb, "out of memory");
         goto stop;
     }
@@ -437,16 +547,21 @@ int cli_serve(const cli_globals *gin, int argc, char **argv)
     }
     status = 0;
 stop:
+    srv_jobs_cancel_all(&s); /* ended already after a drain; wakes event streams */
     srv_http_stop(&s);
+    srv_jobs_free(&s);
     afmpeg_close(s.rt, AFMPEG_CLOSE_CANCEL);
     if (!status)
         srv_log(&s, "info", "stopped", NULL);
     srv_metrics_free(s.metrics);
+    curl_global_cleanup();
     pthread_cond_destroy(&s.slot_free);
     pthread_mutex_destroy(&s.log_lock);
     pthread_mutex_destroy(&s.lock);
 done:
     free_tokens(c);
+    free_list(&c->allow_urls, &c->allow_url_count);
+    free_keys(c);
     free(c->listen);
     free(c->ops_listen);
     return status;

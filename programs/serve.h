@@ -42,6 +42,18 @@ typedef struct srv_config {
     double max_duration;      /* seconds; 0: none */
     char **tokens;            /* bearer tokens (NULL-terminated); none: no auth */
     size_t token_count;
+    /* asynchronous jobs and their files */
+    unsigned max_jobs;        /* jobs submitted and not ended, before 429 */
+    uint64_t store_limit;     /* bytes of uploads and outputs kept in memory */
+    unsigned store_ttl;       /* seconds an upload, an output or an ended job is kept */
+    /* signed URLs: keys by id; the first signs, all verify (rotation) */
+    char **key_ids, **keys;
+    size_t key_count;
+    unsigned url_ttl;         /* seconds a signed URL the server hands out stays valid */
+    /* URLs the server may fetch from, store to or call (webhooks): prefixes; none: no URL */
+    char **allow_urls;
+    size_t allow_url_count;
+    int allow_private;        /* also loopback, link-local and private addresses */
 } srv_config;
 
 /* A size in bytes, with an optional K, M or G (powers of 1024): 0, or -1. */
@@ -86,6 +98,7 @@ typedef struct server {
     pthread_cond_t watch_wake;
     int watcher_started, stop_watcher;
     uint64_t next_id;
+    struct srv_jobs *jobs;     /* serve_jobs.c */
     FILE *log;
     pthread_mutex_t log_lock;
 } server;
@@ -135,6 +148,10 @@ int srv_job_options(srv_req *r, afmpeg_job_options *o, srv_reply *rep);
  * the server began draining. srv_slot_release() gives it back (the run phase ends). */
 int srv_slot_acquire(srv_req *r, srv_reply *rep);
 void srv_slot_release(srv_req *r);
+/* The same for work that is not a request (an asynchronous job): waits for an instance until
+ * `cancel` is cancelled or the server stops (-1). srv_slot_give() returns it. */
+int srv_slot_take(server *s, afmpeg_cancel_token *cancel);
+void srv_slot_give(server *s);
 /* Fills `rep` with the problem for a library error (err != 0) from a job of the request.
  * `res` (may be NULL) gives the trap and FFmpeg's message. */
 void srv_job_error(srv_req *r, int err, const afmpeg_result *res, srv_reply *rep);
@@ -157,12 +174,67 @@ void srv_thumbnail(srv_req *r, srv_reply *rep);
 void srv_frames(srv_req *r, srv_reply *rep);
 void srv_transcode(srv_req *r, srv_reply *rep);
 
+/* ---- asynchronous jobs, uploads and blobs (serve_jobs.c) ---- */
+
+int srv_jobs_new(server *s);
+/* Cancels every job (drain), then waits for their threads and frees everything. */
+void srv_jobs_cancel_all(server *s);
+void srv_jobs_free(server *s);
+/* Jobs submitted and not ended. */
+unsigned srv_jobs_active(server *s);
+/* A JSON job (docs/serve.md): checked (0, or -1 with the field and the reason in msg), and its
+ * command, reading "/inK[.EXT]" (the extension from the input's name or URL, else
+ * upload_exts[K] when not NULL) and writing "/outK.EXT". Needs <jansson.h>. */
+struct json_t;
+int srv_spec_check(struct json_t *spec, char *msg, size_t cap);
+int srv_spec_command(struct json_t *spec, const char *const *upload_exts, afmpeg_command **out,
+                     char *msg, size_t cap);
+void srv_upload(srv_req *r, srv_reply *rep);
+void srv_job_submit(srv_req *r, srv_reply *rep);
+void srv_job_get(srv_req *r, srv_reply *rep);
+void srv_job_delete(srv_req *r, srv_reply *rep);
+void srv_blob_get(srv_req *r, srv_reply *rep);
+void srv_blob_put(srv_req *r, srv_reply *rep);
+
+/* The request's path and method; its id. */
+const char *srv_path(srv_req *r);
+const char *srv_method(srv_req *r);
+const char *srv_request_id(srv_req *r);
+/* Takes the request's body (the caller frees it). */
+void *srv_take_body(srv_req *r, size_t *len);
+
+/* ---- URLs (serve_url.c) ---- */
+
+/* Checks a signed URL's parameters for METHOD PATH: 0, or -1 with the reason in msg. */
+int srv_check_signature(server *s, const char *method, const char *path, const char *expires,
+                        const char *kid, const char *sig, char *msg, size_t cap);
+/* PATH?expires=..&kid=..&sig=.. signed with the first key for `ttl` seconds, into buf; "" when
+ * no key is configured. */
+void srv_sign_path(server *s, const char *method, const char *path, unsigned ttl, char *buf,
+                   size_t cap);
+/* HMAC-SHA256 of `data` with the first key, as "sha256=HEX" (webhooks); "" without a key. */
+void srv_sign_body(server *s, const char *timestamp, const char *data, size_t len, char *buf,
+                   size_t cap);
+/* Whether the server may reach `url` (an allowed prefix, http or https). 0, or -1 with msg. */
+int srv_url_allowed(server *s, const char *url, char *msg, size_t cap);
+/* GET `url` into a new buffer (at most `max` bytes); PUT or POST `data` to it. `cancel` stops
+ * the transfer. Addresses are checked at connect time (no loopback, link-local or private
+ * unless allowed), redirects are not followed. 0, or -1 with the reason in msg and *transient
+ * set when a retry may succeed (a network error or a 5xx). */
+int srv_url_get(server *s, const char *url, uint64_t max, afmpeg_cancel_token *cancel,
+                void **data, size_t *len, int *transient, char *msg, size_t cap);
+int srv_url_send(server *s, const char *method, const char *url, const void *data, size_t len,
+                 const char *const *headers, afmpeg_cancel_token *cancel, int *transient,
+                 char *msg, size_t cap);
+
 /* ---- the job filesystem (serve_fs.c) ---- */
 
 /* A flat in-memory filesystem: the file `name` holding `data` (borrowed, read-only), and any
  * files the job creates beside it (at most `max_files`). */
 typedef struct srv_fs srv_fs;
 int srv_fs_new(const char *name, const void *data, size_t len, srv_fs **out, afmpeg_fs **fs);
+/* Adds another read-only file (borrowed). 0, or -1. */
+int srv_fs_add(srv_fs *f, const char *name, const void *data, size_t len);
 /* Takes the contents of the file `name` the job wrote (the caller frees them): 0, or -ENOENT. */
 int srv_fs_take(srv_fs *f, const char *name, void **data, size_t *len);
 

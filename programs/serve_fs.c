@@ -324,6 +324,18 @@ int srv_fs_new(const char *name, const void *data, size_t len, srv_fs **out, afm
     return 0;
 }
 
+int srv_fs_add(srv_fs *f, const char *name, const void *data, size_t len)
+{
+    pthread_mutex_lock(&f->lock);
+    mfile *m = find(f, name) ? NULL : add(f, name);
+    if (m) {
+        m->ro = data ? data : (const unsigned char *)"";
+        m->len = len;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return m ? 0 : -1;
+}
+
 int srv_fs_take(srv_fs *f, const char *name, void **data, size_t *len)
 {
     pthread_mutex_lock(&f->lock);

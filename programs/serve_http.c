@@ -22,16 +22,30 @@
 
 typedef void (*endpoint_fn)(srv_req *r, srv_reply *rep);
 
+/* What a route takes. */
+#define R_BODY 1     /* a body is required (Content-Length, at most --max-body) */
+#define R_ADMIT 2    /* holds an admission slot (429 past instances + queue) */
+#define R_PREFIX 4   /* the path is a prefix ("/v1/jobs/" and what follows) */
+#define R_SIGNED 8   /* a signed URL (expires, kid, sig) stands for the bearer token */
+#define R_SMALL 16   /* a small body: at most 1 MiB (a JSON job) */
+
 typedef struct route {
-    const char *path, *name;
+    const char *method, *path, *name;
     endpoint_fn run;
+    unsigned flags;
 } route;
 
 static const route routes[] = {
-    {"/v1/probe", "probe", srv_probe},
-    {"/v1/thumbnail", "thumbnail", srv_thumbnail},
-    {"/v1/frames", "frames", srv_frames},
-    {"/v1/transcode", "transcode", srv_transcode},
+    {"POST", "/v1/probe", "probe", srv_probe, R_BODY | R_ADMIT},
+    {"POST", "/v1/thumbnail", "thumbnail", srv_thumbnail, R_BODY | R_ADMIT},
+    {"POST", "/v1/frames", "frames", srv_frames, R_BODY | R_ADMIT},
+    {"POST", "/v1/transcode", "transcode", srv_transcode, R_BODY | R_ADMIT},
+    {"POST", "/v1/uploads", "jobs", srv_upload, R_BODY},
+    {"POST", "/v1/jobs", "jobs", srv_job_submit, R_BODY | R_SMALL},
+    {"GET", "/v1/jobs/", "jobs", srv_job_get, R_PREFIX | R_SIGNED},
+    {"DELETE", "/v1/jobs/", "jobs", srv_job_delete, R_PREFIX},
+    {"GET", "/v1/blobs/", "jobs", srv_blob_get, R_PREFIX | R_SIGNED},
+    {"PUT", "/v1/blobs/", "jobs", srv_blob_put, R_BODY | R_PREFIX | R_SIGNED},
 };
 
 struct srv_req {
@@ -47,6 +61,7 @@ struct srv_req {
     size_t body_len, body_expected;
     char body_name[80];
     int admitted, has_slot, watched, responded, gone;
+    const char *allow; /* for a 405: the method the path takes */
     afmpeg_cancel_token *cancel;
     int status;
     const char *error, *outcome;
@@ -225,8 +240,8 @@ static enum MHD_Result respond(srv_req *r, srv_reply *rep)
     if (rep->status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer realm=\"afmpeg\"");
-    if (rep->status == 405)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
+    if (rep->status == 405 && r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->s->draining)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = rep->status;
@@ -251,6 +266,29 @@ const void *srv_body(srv_req *r, size_t *len)
 {
     *len = r->body_len;
     return r->body;
+}
+
+void *srv_take_body(srv_req *r, size_t *len)
+{
+    void *b = r->body;
+    *len = r->body_len;
+    r->body = NULL;
+    return b;
+}
+
+const char *srv_path(srv_req *r)
+{
+    return r->path;
+}
+
+const char *srv_method(srv_req *r)
+{
+    return r->method;
+}
+
+const char *srv_request_id(srv_req *r)
+{
+    return r->id;
 }
 
 const char *srv_body_name(srv_req *r)
@@ -339,14 +377,13 @@ static void watch(srv_req *r, int on)
     }
 }
 
-int srv_slot_acquire(srv_req *r, srv_reply *rep)
+/* Waits (under s->lock) until an instance is free, the server stops, *gone is set or `cancel`
+ * is cancelled (either may be NULL). */
+static void wait_slot(server *s, const int *gone, afmpeg_cancel_token *cancel)
 {
-    server *s = r->s;
-    pthread_mutex_lock(&s->lock);
-    r->t_queue = now();
-    watch(r, 1);
     s->waiting++;
-    while (!s->stopping && !srv_client_gone(r) && s->busy >= s->cfg.instances) {
+    while (!s->stopping && !(gone && __atomic_load_n(gone, __ATOMIC_ACQUIRE)) &&
+           !afmpeg_cancel_token_is_cancelled(cancel) && s->busy >= s->cfg.instances) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 50 * 1000000;
@@ -357,6 +394,34 @@ int srv_slot_acquire(srv_req *r, srv_reply *rep)
         pthread_cond_timedwait(&s->slot_free, &s->lock, &ts);
     }
     s->waiting--;
+}
+
+int srv_slot_take(server *s, afmpeg_cancel_token *cancel)
+{
+    pthread_mutex_lock(&s->lock);
+    wait_slot(s, NULL, cancel);
+    int ret = s->stopping || afmpeg_cancel_token_is_cancelled(cancel) ? -1 : 0;
+    if (!ret)
+        s->busy++;
+    pthread_mutex_unlock(&s->lock);
+    return ret;
+}
+
+void srv_slot_give(server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->busy--;
+    pthread_cond_broadcast(&s->slot_free);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int srv_slot_acquire(srv_req *r, srv_reply *rep)
+{
+    server *s = r->s;
+    pthread_mutex_lock(&s->lock);
+    r->t_queue = now();
+    watch(r, 1);
+    wait_slot(s, &r->gone, NULL);
     r->phase[SRV_QUEUE] = now() - r->t_queue;
     int ret = 0;
     if (s->stopping || srv_client_gone(r)) {
@@ -578,23 +643,47 @@ static enum MHD_Result begin(srv_req *r)
 {
     server *s = r->s;
     srv_reply rep = {0};
-    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
-        if (!strcmp(r->path, routes[i].path))
-            r->route = &routes[i];
+    const char *allowed = NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        const route *rt = &routes[i];
+        size_t n = strlen(rt->path);
+        if ((rt->flags & R_PREFIX) ? strncmp(r->path, rt->path, n) || !r->path[n]
+                                   : strcmp(r->path, rt->path))
+            continue;
+        if (!strcmp(r->method, rt->method) ||
+            (!strcmp(r->method, "HEAD") && !strcmp(rt->method, "GET"))) {
+            r->route = rt;
+            break;
+        }
+        allowed = rt->method;
+    }
+    if (!r->route && allowed) {
+        r->allow = allowed;
+        srv_problem(&rep, 405, "method_not_allowed", "%s takes %s", r->path, allowed);
+        return respond(r, &rep);
+    }
     if (!r->route) {
         srv_problem(&rep, 404, "not_found", "no endpoint %s (see docs/serve.md)", r->path);
         return respond(r, &rep);
     }
-    if (strcmp(r->method, "POST")) {
-        srv_problem(&rep, 405, "method_not_allowed", "%s takes POST with the media as the body",
-                    r->path);
-        return respond(r, &rep);
+    int signed_ok = 0;
+    if ((r->route->flags & R_SIGNED) && srv_query(r, "sig")) {
+        if (srv_check_signature(s, r->method, r->path, srv_query(r, "expires"),
+                                srv_query(r, "kid"), srv_query(r, "sig"), rep.detail,
+                                sizeof rep.detail)) {
+            srv_problem(&rep, 403, "bad_signature", "%s", rep.detail);
+            return respond(r, &rep);
+        }
+        signed_ok = 1;
     }
-    if (!authorized(s, r->conn)) {
+    if (!signed_ok && !authorized(s, r->conn)) {
         srv_problem(&rep, 401, "unauthorized", "a valid bearer token is needed "
                     "(Authorization: Bearer TOKEN)");
         return respond(r, &rep);
     }
+    r->t_upload = now();
+    if (!(r->route->flags & R_BODY))
+        return MHD_YES; /* a body, if any, is read and ignored */
     const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
     uint64_t len;
@@ -607,19 +696,20 @@ static enum MHD_Result begin(srv_req *r)
         srv_problem(&rep, 400, "bad_request", "Content-Length '%s' is not a number", cl);
         return respond(r, &rep);
     }
-    if (len > s->cfg.max_body) {
+    uint64_t max = (r->route->flags & R_SMALL) ? (1u << 20) : s->cfg.max_body;
+    if (len > max) {
         srv_problem(&rep, 413, "body_too_large", "the body is %llu bytes; this server takes "
                     "at most %llu", (unsigned long long)len,
-                    (unsigned long long)s->cfg.max_body);
+                    (unsigned long long)max);
         return respond(r, &rep);
     }
     if (!len) {
-        srv_problem(&rep, 400, "empty_body", "the body is empty: send the media file");
+        srv_problem(&rep, 400, "empty_body", "the body is empty");
         return respond(r, &rep);
     }
     pthread_mutex_lock(&s->lock);
     int draining = s->draining;
-    int full = s->admitted >= s->cfg.instances + s->cfg.queue;
+    int full = (r->route->flags & R_ADMIT) && s->admitted >= s->cfg.instances + s->cfg.queue;
     if (!draining && !full) {
         s->admitted++;
         r->admitted = 1;
@@ -674,6 +764,10 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
     }
     if (r->responded) {
         *size = 0;
+        return MHD_YES;
+    }
+    if (*size && !r->body_expected) {
+        *size = 0; /* a body this route does not take */
         return MHD_YES;
     }
     if (*size) {
@@ -895,6 +989,7 @@ void srv_http_cancel_all(server *s)
         afmpeg_cancel_token_cancel(r->cancel);
     pthread_cond_broadcast(&s->slot_free);
     pthread_mutex_unlock(&s->lock);
+    srv_jobs_cancel_all(s);
 }
 
 unsigned srv_http_in_flight(server *s)
@@ -902,7 +997,7 @@ unsigned srv_http_in_flight(server *s)
     pthread_mutex_lock(&s->lock);
     unsigned n = s->admitted;
     pthread_mutex_unlock(&s->lock);
-    return n;
+    return n + srv_jobs_active(s);
 }
 
 void srv_http_stop(server *s)

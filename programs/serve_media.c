@@ -567,6 +567,12 @@ void srv_transcode(srv_req *r, srv_reply *rep)
                                !strcmp(c->muxer, "ipod")))
         err = afmpeg_command_output_option(cmd, 0, "movflags",
                                            "frag_keyframe+empty_moov+default_base_moof");
+    /* and a fragment at least every second: libopenh264 makes one keyframe only (no GOP unless
+     * asked), and audio is never cut by frag_keyframe, so without it the muxer would hold the
+     * whole output and write it at the end */
+    if (!err && c->streams && (!strcmp(c->muxer, "mp4") || !strcmp(c->muxer, "mov") ||
+                               !strcmp(c->muxer, "ipod")))
+        err = afmpeg_command_output_option(cmd, 0, "frag_duration", "1000000");
     if (!err)
         err = afmpeg_command_validate(cmd, srv_server(r)->rt);
     if (err) {
