@@ -189,6 +189,25 @@ struct json_t;
 int srv_spec_check(struct json_t *spec, char *msg, size_t cap);
 int srv_spec_command(struct json_t *spec, const char *const *upload_exts, afmpeg_command **out,
                      char *msg, size_t cap);
+/* Runs a checked job description: fetches its inputs (uploads from the store, URLs), takes an
+ * instance (on_start is called then), runs it, and stores its outputs (PUT to their URLs, or
+ * into the store under "jobs/ID/N"). Needs s->jobs. */
+enum { SRV_COMPLETE = 2, SRV_CANCELED = 3, SRV_ERROR = 4 };
+typedef struct srv_exec {
+    /* in */
+    afmpeg_cancel_token *cancel;
+    afmpeg_progress_fn on_progress;
+    void (*on_start)(void *payload);
+    void *payload;
+    /* out */
+    int state;                  /* SRV_COMPLETE, SRV_CANCELED or SRV_ERROR */
+    const char *error;          /* stable name ("media_error", "guest_trap", ...) */
+    char detail[1024];
+    const char *trap;           /* the trap's name, or NULL */
+    int transient;              /* a retry may succeed (an input or output transfer failed) */
+    struct json_t *outputs;     /* COMPLETE: [{index, size, duration, streams, url | key}] */
+} srv_exec;
+void srv_job_execute(server *s, struct json_t *spec, const char *id, srv_exec *x);
 void srv_upload(srv_req *r, srv_reply *rep);
 void srv_job_submit(srv_req *r, srv_reply *rep);
 void srv_job_get(srv_req *r, srv_reply *rep);

@@ -38,14 +38,6 @@ typedef struct blob {
     struct blob *next;
 } blob;
 
-typedef struct output {
-    char *key;         /* its blob, or NULL when it went to a URL */
-    char *url;         /* where it was stored, when the job said */
-    size_t size;
-    json_t *streams;   /* from the result's probe */
-    double duration;
-} output;
-
 typedef struct ajob {
     char id[72];
     char *text;        /* the submission, canonical, for de-duplication */
@@ -59,8 +51,7 @@ typedef struct ajob {
     time_t created, started, finished;
     afmpeg_cancel_token *cancel;
     unsigned version;  /* bumped on every change (server-sent events) */
-    output *outputs;
-    size_t n_outputs;
+    json_t *outputs;   /* COMPLETE: [{index, size, duration, streams, url | key}] */
     pthread_t thread;
     int thread_started;
     int refs;          /* the table, event streams, output responses */
@@ -162,8 +153,11 @@ static void sweep(struct srv_jobs *J)
         ajob *j = *p;
         if (j->state >= J_COMPLETE && j->finished + (time_t)J->s->cfg.store_ttl <= now) {
             *p = j->next;
-            for (size_t i = 0; i < j->n_outputs; i++) {
-                blob *b = j->outputs[i].key ? blob_find(J, j->outputs[i].key) : NULL;
+            size_t i;
+            json_t *op;
+            json_array_foreach(j->outputs, i, op) {
+                const char *key = json_string_value(json_object_get(op, "key"));
+                blob *b = key ? blob_find(J, key) : NULL;
                 if (b)
                     blob_remove(J, b);
             }
@@ -664,12 +658,7 @@ static void job_unref(ajob *j)
     }
     if (!last)
         return;
-    for (size_t i = 0; i < j->n_outputs; i++) {
-        free(j->outputs[i].key);
-        free(j->outputs[i].url);
-        json_decref(j->outputs[i].streams);
-    }
-    free(j->outputs);
+    json_decref(j->outputs);
     afmpeg_cancel_token_free(j->cancel);
     json_decref(j->spec);
     free(j->text);
@@ -707,25 +696,17 @@ static json_t *state_json(server *s, ajob *j)
         json_object_set_new(o, "error", e);
     }
     if (j->state == J_COMPLETE) {
-        json_t *outs = json_array();
-        for (size_t i = 0; i < j->n_outputs; i++) {
-            const output *op = &j->outputs[i];
-            json_t *x = json_object();
-            json_object_set_new(x, "index", json_integer((json_int_t)i));
-            json_object_set_new(x, "size", json_integer((json_int_t)op->size));
-            if (!isnan(op->duration))
-                json_object_set_new(x, "duration", json_real(op->duration));
-            if (op->streams)
-                json_object_set(x, "streams", op->streams);
-            if (op->url) {
-                json_object_set_new(x, "url", cli_json_string(op->url));
-            } else {
-                char path[160], url[512];
-                snprintf(path, sizeof path, "/v1/jobs/%s/outputs/%zu", j->id, i);
-                srv_sign_path(s, "GET", path, s->cfg.url_ttl, url, sizeof url);
-                json_object_set_new(x, "url", json_string(*url ? url : path));
-            }
-            json_array_append_new(outs, x);
+        json_t *outs = json_deep_copy(j->outputs), *x;
+        size_t i;
+        json_array_foreach(outs, i, x) {
+            if (!json_object_get(x, "key"))
+                continue;
+            /* kept here: the URL to fetch it, signed when keys are configured */
+            char path[160], url[512];
+            snprintf(path, sizeof path, "/v1/jobs/%s/outputs/%zu", j->id, i);
+            srv_sign_path(s, "GET", path, s->cfg.url_ttl, url, sizeof url);
+            json_object_del(x, "key");
+            json_object_set_new(x, "url", json_string(*url ? url : path));
         }
         json_object_set_new(o, "outputs", outs);
     }
@@ -806,16 +787,66 @@ static void call_webhook(server *s, ajob *j, const char *url)
     free(body);
 }
 
-static void *run_job(void *arg)
+/* Marks the job PROGRESSING: its instance is taken. */
+static void job_started(void *payload)
 {
-    ajob *j = arg;
-    struct srv_jobs *J = j->jobs;
-    server *s = J->s;
-    json_t *ins = json_object_get(j->spec, "inputs");
-    size_t n_in = json_array_size(ins), n_out = json_array_size(json_object_get(j->spec,
+    ajob *j = payload;
+    pthread_mutex_lock(&j->jobs->lock);
+    j->state = J_PROGRESSING;
+    j->started = time(NULL);
+    changed(j);
+    pthread_mutex_unlock(&j->jobs->lock);
+}
+
+/* Job limits from the description's "limits", lowering the server's. */
+static void job_limits(server *s, json_t *spec, afmpeg_job_options *o)
+{
+    o->limits.timeout_ms = s->cfg.timeout_ms;
+    o->limits.memory_limit = s->cfg.memory_limit;
+    o->limits.output_limit = s->cfg.output_limit;
+    json_t *lim = json_object_get(spec, "limits");
+    if (!lim)
+        return;
+    json_t *t = json_object_get(lim, "timeout");
+    if (json_is_number(t) && json_number_value(t) > 0 &&
+        json_number_value(t) * 1000 < (double)o->limits.timeout_ms)
+        o->limits.timeout_ms = (uint64_t)ceil(json_number_value(t) * 1000);
+    static const char *const sizes[] = {"memory_limit", "output_limit"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(lim, sizes[i]);
+        uint64_t n, *field = i ? &o->limits.output_limit : &o->limits.memory_limit;
+        if (json_is_string(v) && !srv_parse_size(json_string_value(v), &n) && n && n < *field)
+            *field = n;
+        else if (json_is_integer(v) && json_integer_value(v) > 0 &&
+                 (uint64_t)json_integer_value(v) < *field)
+            *field = (uint64_t)json_integer_value(v);
+    }
+}
+
+static void exec_fail(srv_exec *x, int state, const char *error, int transient,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void exec_fail(srv_exec *x, int state, const char *error, int transient,
+                      const char *fmt, ...)
+{
+    x->state = state;
+    x->error = error;
+    x->transient = transient;
+    *x->detail = '\0';
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(x->detail, sizeof x->detail, fmt, ap);
+        va_end(ap);
+    }
+}
+
+void srv_job_execute(server *s, json_t *spec, const char *id, srv_exec *x)
+{
+    struct srv_jobs *J = s->jobs;
+    json_t *ins = json_object_get(spec, "inputs");
+    size_t n_in = json_array_size(ins), n_out = json_array_size(json_object_get(spec,
                                                                                 "outputs"));
-    blob **held = calloc(n_in, sizeof *held);
-    void **fetched = calloc(n_in, sizeof *fetched);
+    blob **held = calloc(n_in ? n_in : 1, sizeof *held);
     char **exts = calloc(n_in + 1, sizeof *exts);
     char extbuf[16][16];
     afmpeg_command *cmd = NULL;
@@ -823,10 +854,11 @@ static void *run_job(void *arg)
     srv_fs *f = NULL;
     afmpeg_result *res = NULL;
     char msg[1024] = "";
-    int slot = 0;
-    if (!held || !fetched || !exts) {
-        pthread_mutex_lock(&J->lock);
-        finish_job(j, J_ERROR, "internal", "out of memory");
+    x->outputs = NULL;
+    x->trap = NULL;
+    exec_fail(x, SRV_COMPLETE, NULL, 0, NULL);
+    if (!held || !exts || n_in > 16) {
+        exec_fail(x, SRV_ERROR, "internal", 0, "out of memory");
         goto done;
     }
     /* the inputs: uploads held, URLs fetched (before an instance is taken) */
@@ -835,193 +867,181 @@ static void *run_job(void *arg)
         const char *up = json_string_value(json_object_get(in, "upload"));
         const char *url = json_string_value(json_object_get(in, "url"));
         extbuf[i][0] = '\0';
+        exts[i] = extbuf[i];
         if (up) {
             char key[128];
             snprintf(key, sizeof key, "uploads/%s", up);
             if (!(held[i] = blob_get(J, key))) {
-                pthread_mutex_lock(&J->lock);
-                finish_job(j, J_ERROR, "bad_job", "inputs[%zu]: no upload '%.80s' (expired?)",
-                           i, up);
+                exec_fail(x, SRV_ERROR, "bad_job", 0, "inputs[%zu]: no upload '%.80s' "
+                          "(expired?)", i, up);
                 goto done;
             }
             extension(up, extbuf[i], sizeof extbuf[i]);
-        } else {
-            size_t len;
-            int transient;
-            if (srv_url_get(s, url, s->cfg.max_body, j->cancel, &fetched[i], &len, &transient,
-                            msg, sizeof msg)) {
-                pthread_mutex_lock(&J->lock);
-                if (afmpeg_cancel_token_is_cancelled(j->cancel))
-                    finish_job(j, J_CANCELED, NULL, NULL);
-                else
-                    finish_job(j, J_ERROR, transient ? "fetch_failed" : "bad_input_url",
-                               "inputs[%zu]: %s", i, msg);
-                goto done;
-            }
-            held[i] = calloc(1, sizeof *held[i]); /* a private blob: not in the store */
-            if (held[i]) {
-                held[i]->data = fetched[i];
-                held[i]->len = len;
-                fetched[i] = NULL;
-            }
+            continue;
         }
-        exts[i] = extbuf[i];
+        void *data;
+        size_t len;
+        int transient;
+        if (srv_url_get(s, url, s->cfg.max_body, x->cancel, &data, &len, &transient, msg,
+                        sizeof msg)) {
+            if (afmpeg_cancel_token_is_cancelled(x->cancel))
+                exec_fail(x, SRV_CANCELED, NULL, 0, NULL);
+            else
+                exec_fail(x, SRV_ERROR, transient ? "fetch_failed" : "bad_input_url", transient,
+                          "inputs[%zu]: %s", i, msg);
+            goto done;
+        }
+        held[i] = calloc(1, sizeof *held[i]); /* a private blob (no key): not in the store */
+        if (!held[i]) {
+            free(data);
+            exec_fail(x, SRV_ERROR, "internal", 0, "out of memory");
+            goto done;
+        }
+        held[i]->data = data;
+        held[i]->len = len;
     }
-    if (srv_spec_command(j->spec, (const char *const *)exts, &cmd, msg, sizeof msg)) {
-        pthread_mutex_lock(&J->lock);
-        finish_job(j, J_ERROR, "bad_job", "%s", msg);
+    if (srv_spec_command(spec, (const char *const *)exts, &cmd, msg, sizeof msg)) {
+        exec_fail(x, SRV_ERROR, "bad_job", 0, "%s", msg);
         goto done;
     }
     for (size_t i = 0; i < n_in; i++) {
         char name[48];
         input_name(json_array_get(ins, i), i, exts[i], name, sizeof name);
-        int err = !held[i] ? -1 : i == 0 ? srv_fs_new(name + 1, held[i]->data, held[i]->len, &f,
-                                                      &fs)
-                                         : srv_fs_add(f, name + 1, held[i]->data, held[i]->len);
-        if (err) {
-            pthread_mutex_lock(&J->lock);
-            finish_job(j, J_ERROR, "internal", "out of memory");
+        if (i == 0 ? srv_fs_new(name + 1, held[i]->data, held[i]->len, &f, &fs)
+                   : srv_fs_add(f, name + 1, held[i]->data, held[i]->len)) {
+            exec_fail(x, SRV_ERROR, "internal", 0, "out of memory");
             goto done;
         }
     }
     afmpeg_job_options o;
     afmpeg_job_options_init(&o);
-    o.limits.timeout_ms = s->cfg.timeout_ms;
-    o.limits.memory_limit = s->cfg.memory_limit;
-    o.limits.output_limit = s->cfg.output_limit;
-    json_t *lim = json_object_get(j->spec, "limits");
-    if (lim) {
-        json_t *t = json_object_get(lim, "timeout");
-        if (json_is_number(t) && json_number_value(t) > 0 &&
-            json_number_value(t) * 1000 < (double)o.limits.timeout_ms)
-            o.limits.timeout_ms = (uint64_t)ceil(json_number_value(t) * 1000);
-        static const char *const sizes[] = {"memory_limit", "output_limit"};
-        for (int i = 0; i < 2; i++) {
-            json_t *v = json_object_get(lim, sizes[i]);
-            uint64_t n, *field = i ? &o.limits.output_limit : &o.limits.memory_limit;
-            if (json_is_string(v) && !srv_parse_size(json_string_value(v), &n) && n &&
-                n < *field)
-                *field = n;
-            else if (json_is_integer(v) && json_integer_value(v) > 0 &&
-                     (uint64_t)json_integer_value(v) < *field)
-                *field = (uint64_t)json_integer_value(v);
-        }
-    }
-    json_t *par = json_object_get(j->spec, "parallel");
+    job_limits(s, spec, &o);
+    json_t *par = json_object_get(spec, "parallel");
     o.parallel = json_is_string(par) ? AFMPEG_PARALLEL_AUTO
                  : json_integer_value(par) == 1 ? 0 : (int)json_integer_value(par);
-    o.cancel = j->cancel;
-    o.on_progress = on_progress;
-    o.progress_payload = j;
+    o.cancel = x->cancel;
+    o.on_progress = x->on_progress;
+    o.progress_payload = x->payload;
     /* the instance; a split job takes one and its pieces use the runtime's others */
-    if (srv_slot_take(s, j->cancel)) {
-        pthread_mutex_lock(&J->lock);
-        finish_job(j, J_CANCELED, NULL, NULL);
+    if (srv_slot_take(s, x->cancel)) {
+        exec_fail(x, SRV_CANCELED, NULL, 0, NULL);
         goto done;
     }
-    slot = 1;
-    pthread_mutex_lock(&J->lock);
-    j->state = J_PROGRESSING;
-    j->started = time(NULL);
-    changed(j);
-    pthread_mutex_unlock(&J->lock);
+    if (x->on_start)
+        x->on_start(x->payload);
     int err = afmpeg_run_job(s->rt, fs, cmd, &o, &res);
     srv_slot_give(s);
-    slot = 0;
-    if (err || afmpeg_result_exit_code(res)) {
-        pthread_mutex_lock(&J->lock);
-        if (err == AFMPEG_ECANCELLED) {
-            finish_job(j, J_CANCELED, NULL, NULL);
-        } else if (err) {
-            const char *name = err == AFMPEG_ETRAP ? "guest_trap" : err == AFMPEG_ETIMEDOUT
-                               ? "timeout" : err == AFMPEG_ELIMIT ? "limit_exceeded"
-                               : err == AFMPEG_EINVAL ? "bad_job" : "internal";
-            if (err == AFMPEG_ETRAP)
-                j->trap = afmpeg_trap_name(afmpeg_result_trap(res));
-            finish_job(j, J_ERROR, name, "%s", afmpeg_last_error());
-        } else {
-            char line[512];
-            cli_last_ffmpeg_line(afmpeg_result_stderr(res, NULL), line, sizeof line);
-            finish_job(j, J_ERROR, "ffmpeg_failed", "%s", *line ? line : "ffmpeg failed");
-        }
+    if (err == AFMPEG_ECANCELLED) {
+        exec_fail(x, SRV_CANCELED, NULL, 0, NULL);
         goto done;
     }
-    /* the outputs: stored (under a key with the job's id), or sent to their URLs */
-    output *outs = calloc(n_out, sizeof *outs);
-    for (size_t i = 0; outs && i < n_out; i++) {
-        json_t *oj = json_array_get(json_object_get(j->spec, "outputs"), i);
+    if (err) {
+        const char *name = err == AFMPEG_ETRAP ? "guest_trap" : err == AFMPEG_ETIMEDOUT
+                           ? "timeout" : err == AFMPEG_ELIMIT ? "limit_exceeded"
+                           : err == AFMPEG_EINVAL ? "bad_job" : "internal";
+        if (err == AFMPEG_ETRAP)
+            x->trap = afmpeg_trap_name(afmpeg_result_trap(res));
+        exec_fail(x, SRV_ERROR, name, 0, "%s", afmpeg_last_error());
+        goto done;
+    }
+    if (afmpeg_result_exit_code(res)) {
+        char line[512];
+        cli_last_ffmpeg_line(afmpeg_result_stderr(res, NULL), line, sizeof line);
+        exec_fail(x, SRV_ERROR, "ffmpeg_failed", 0, "%s", *line ? line : "ffmpeg failed");
+        goto done;
+    }
+    /* the outputs: sent to their URLs, or stored under a key with the job's id */
+    x->outputs = json_array();
+    for (size_t i = 0; x->outputs && i < n_out; i++) {
+        json_t *oj = json_array_get(json_object_get(spec, "outputs"), i);
         const char *url = json_string_value(json_object_get(oj, "url"));
         char name[48], key[160];
         output_name(oj, i, name, sizeof name);
         void *data = NULL;
         size_t len = 0;
-        const afmpeg_output_info *info = afmpeg_result_output(res, i);
-        outs[i].duration = info && info->probe ? info->probe->duration : NAN;
-        if (info) {
-            outs[i].streams = json_array();
-            for (size_t k = 0; k < info->stream_count; k++)
-                json_array_append_new(outs[i].streams,
-                                      json_pack("{s:s, s:s, s:b}", "type",
-                                                afmpeg_media_type_name(info->streams[k].type),
-                                                "codec", info->streams[k].codec, "copied",
-                                                info->streams[k].copied));
-        }
         if (srv_fs_take(f, name + 1, &data, &len)) {
-            snprintf(msg, sizeof msg, "outputs[%zu]: ffmpeg wrote no file", i);
-            break;
+            exec_fail(x, SRV_ERROR, "ffmpeg_failed", 0, "outputs[%zu]: ffmpeg wrote no file", i);
+            goto done;
         }
-        outs[i].size = len;
+        json_t *d = json_object();
+        json_array_append_new(x->outputs, d);
+        json_object_set_new(d, "index", json_integer((json_int_t)i));
+        json_object_set_new(d, "size", json_integer((json_int_t)len));
+        const afmpeg_output_info *info = afmpeg_result_output(res, i);
+        if (info && info->probe && !isnan(info->probe->duration))
+            json_object_set_new(d, "duration", json_real(info->probe->duration));
+        json_t *streams = json_array();
+        for (size_t k = 0; info && k < info->stream_count; k++)
+            json_array_append_new(streams, json_pack("{s:s, s:s, s:b}", "type",
+                                                     afmpeg_media_type_name(
+                                                         info->streams[k].type),
+                                                     "codec", info->streams[k].codec, "copied",
+                                                     info->streams[k].copied));
+        json_object_set_new(d, "streams", streams);
         if (url) {
             int transient;
-            char m[512];
-            int bad = srv_url_send(s, "PUT", url, data, len, NULL, j->cancel, &transient, m,
-                                   sizeof m);
+            int bad = srv_url_send(s, "PUT", url, data, len, NULL, x->cancel, &transient, msg,
+                                   sizeof msg);
             free(data);
             if (bad) {
-                snprintf(msg, sizeof msg, "outputs[%zu]: %s", i, m);
-                break;
+                exec_fail(x, SRV_ERROR, "store_failed", transient, "outputs[%zu]: %s", i, msg);
+                goto done;
             }
-            outs[i].url = strdup(url);
+            json_object_set_new(d, "url", json_string(url));
         } else {
-            snprintf(key, sizeof key, "jobs/%s/%zu", j->id, i);
+            snprintf(key, sizeof key, "jobs/%s/%zu", id, i);
             if (blob_put(J, key, data, len, NULL)) {
-                snprintf(msg, sizeof msg, "outputs[%zu]: the blob store is full", i);
-                break;
+                exec_fail(x, SRV_ERROR, "store_failed", 1, "outputs[%zu]: the blob store is "
+                          "full", i);
+                goto done;
             }
-            outs[i].key = strdup(key);
+            json_object_set_new(d, "key", json_string(key));
         }
     }
-    pthread_mutex_lock(&J->lock);
-    if (outs) {
-        j->outputs = outs;
-        j->n_outputs = n_out;
-    }
-    if (!outs)
-        finish_job(j, J_ERROR, "internal", "out of memory");
-    else if (*msg)
-        finish_job(j, J_ERROR, "store_failed", "%s", msg);
-    else
-        finish_job(j, J_COMPLETE, NULL, NULL);
+    if (!x->outputs)
+        exec_fail(x, SRV_ERROR, "internal", 0, "out of memory");
 done:
-    pthread_mutex_unlock(&J->lock);
-    if (slot)
-        srv_slot_give(s);
+    if (x->state != SRV_COMPLETE) {
+        json_decref(x->outputs);
+        x->outputs = NULL;
+    }
     afmpeg_result_free(res);
     afmpeg_fs_free(fs);
     afmpeg_command_free(cmd);
     for (size_t i = 0; held && i < n_in; i++) {
-        if (held[i] && !held[i]->key) { /* fetched: private */
+        if (held[i] && !held[i]->key) {
             free(held[i]->data);
             free(held[i]);
         } else if (held[i]) {
             blob_unref(J, held[i]);
         }
     }
-    for (size_t i = 0; fetched && i < n_in; i++)
-        free(fetched[i]);
     free(held);
-    free(fetched);
     free(exts);
+}
+
+static void *run_job(void *arg)
+{
+    ajob *j = arg;
+    struct srv_jobs *J = j->jobs;
+    server *s = J->s;
+    srv_exec x = {0};
+    x.cancel = j->cancel;
+    x.on_progress = on_progress;
+    x.on_start = job_started;
+    x.payload = j;
+    srv_job_execute(s, j->spec, j->id, &x);
+    pthread_mutex_lock(&J->lock);
+    j->trap = x.trap;
+    if (x.state == SRV_COMPLETE) {
+        j->outputs = x.outputs;
+        finish_job(j, J_COMPLETE, NULL, NULL);
+    } else if (x.state == SRV_CANCELED) {
+        finish_job(j, J_CANCELED, NULL, NULL);
+    } else {
+        finish_job(j, J_ERROR, x.error, "%s", x.detail);
+    }
+    pthread_mutex_unlock(&J->lock);
     json_t *w = json_object_get(j->spec, "webhook");
     if (w)
         call_webhook(s, j, json_string_value(w));
@@ -1282,7 +1302,8 @@ void srv_job_get(srv_req *r, srv_reply *rep)
         return;
     }
     pthread_mutex_lock(&J->lock);
-    const char *key = j->state == J_COMPLETE && k < j->n_outputs ? j->outputs[k].key : NULL;
+    const char *key = j->state == J_COMPLETE ? json_string_value(json_object_get(
+                          json_array_get(j->outputs, k), "key")) : NULL;
     blob *b = key ? blob_find(J, key) : NULL;
     if (b)
         b->refs++;
