@@ -2,6 +2,7 @@
 #   make deps       installs the Debian packages the build and tests need (only what is missing)
 #   make            library, CLI and examples (builds or reuses the cached FFmpeg module)
 #   make demo       set-up + build, then transcodes examples/sample.mp4 in the sandbox
+#   make serve      set-up + build, then the HTTP service on 127.0.0.1:8080 (docs/serve.md)
 #   make test       set-up + build, then every test suite
 #   make SAN=1 test the same under AddressSanitizer + UndefinedBehaviorSanitizer (host code)
 #   make test-valgrind  the unit and engine suites under valgrind
@@ -197,7 +198,7 @@ INSTALL      ?= install
 LDCONFIG     ?= ldconfig
 
 # Everything install writes, relative to DESTDIR: uninstall removes exactly this list.
-DOC_FILES      := README.md LICENSE $(wildcard docs/*.md)
+DOC_FILES      := README.md LICENSE $(wildcard docs/*.md) docs/afmpeg-serve.service
 # The third-party notices of what the module contains (licenses/README.md says which apply).
 LICENSE_FILES  := $(wildcard licenses/*)
 EXAMPLE_FILES  := $(wildcard examples/*.c) examples/sample.mp4
@@ -269,6 +270,12 @@ demo: deps
 	$(BUILD)/examples/transcode examples/sample.mp4 $(BUILD)/sample-h264.mp4
 	$(BUILD)/afmpeg -C $(BUILD) ffprobe -v error -show_entries \
 	    stream=codec_name,width,height:format=duration -of compact=p=0 sample-h264.mp4
+
+# The HTTP service in one command (docs/serve.md): set-up, build, then `afmpeg serve` in the
+# foreground until Ctrl-C (which drains). SERVE_ARGS adds options, e.g. "--listen 0.0.0.0:8080".
+serve: deps
+	$(MAKE) all
+	$(BUILD)/afmpeg serve $(SERVE_ARGS)
 
 # Unit tests of the standalone areas (cmocka).
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -396,5 +403,5 @@ bench: deps
 clean:
 	rm -rf build build-san build-gpl build-gpl-san
 
-.PHONY: all deps demo module module-wasm test test-build test-gpl test-unit test-valgrind bench fuzz clean man \
+.PHONY: all deps demo serve module module-wasm test test-build test-gpl test-unit test-valgrind bench fuzz clean man \
         install uninstall test-install FORCE

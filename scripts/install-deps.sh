@@ -20,14 +20,18 @@ PKGS_MODULE="clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-
 # builds beside the module link (tests/fate/tree.sh, bench/native-noasm.sh); Debian's AMR encoder
 # libraries make the corpus's AMR files (tests/corpus/amrenc.c: its ffmpeg has no AMR encoder);
 # musl's libm is the guest's, which the corpus test gives native ffmpeg (tests/corpus/guestlibm.c);
-# libtiff-tools' tiffcp makes the corpus's LZMA-compressed TIFF (FFmpeg's encoder cannot).
+# libtiff-tools' tiffcp makes the corpus's LZMA-compressed TIFF (FFmpeg's encoder cannot);
+# nats-server is the JetStream server of the worker tests; hey and h2load (nghttp2-client) load
+# the service in tests/serve/load.sh and bench/serve.sh.
 PKGS_TEST="ffmpeg g++ libcmocka-dev valgrind libclang-rt-19-dev
   libvorbis-dev libopus-dev libmp3lame-dev libwebp-dev libdav1d-dev libvpx-dev libfreetype-dev
   libfribidi-dev libass-dev libbz2-dev liblzma-dev libopencore-amrnb-dev libvo-amrwbenc-dev musl
-  libtiff-tools"
+  libtiff-tools nats-server hey nghttp2-client"
 # jansson: the JSON parser for ffprobe's output (probe) and the CLI's --json (docs/dependencies.md).
 # libssl-dev: libcrypto's SHA-256 for modules loaded from .wasm (lib/module, docs/modules.md).
-PKGS_LIB="libjansson-dev libssl-dev"
+# libmicrohttpd and libcurl: afmpeg serve's HTTP server and its transfers; libnats: the
+# worker's JetStream client (docs/dependencies.md).
+PKGS_LIB="libjansson-dev libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libnats-dev"
 # scdoc builds the man pages afmpeg(1) and afmpeg(3) from docs/man/*.scd; man-db renders them in
 # tests/install/run.sh (docs/dependencies.md).
 PKGS_DOC="scdoc man-db"
