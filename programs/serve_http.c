@@ -925,6 +925,17 @@ static int parse_addr(const char *spec, struct sockaddr_storage *ss, char *msg, 
     return -1;
 }
 
+/* libmicrohttpd's own messages (a client that went away mid-request, ...), as log lines. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char text[512];
+    vsnprintf(text, sizeof text, fmt, ap);
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '.'))
+        text[--n] = '\0';
+    srv_log(cls, "debug", "http", "detail", text, NULL);
+}
+
 static struct MHD_Daemon *start_one(server *s, const char *spec, int api, char *msg, size_t cap)
 {
     struct sockaddr_storage ss;
@@ -941,6 +952,7 @@ static struct MHD_Daemon *start_one(server *s, const char *spec, int api, char *
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, api ? c->per_ip_limit : 0u,
         MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout,
         MHD_OPTION_NOTIFY_COMPLETED, api ? on_completed : NULL, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_END);
     if (!d)
         snprintf(msg, cap, "cannot listen on %s: %s", spec, strerror(errno));
