@@ -949,12 +949,12 @@ static struct MHD_Daemon *start_one(server *s, const char *spec, int api, char *
     const srv_config *c = &s->cfg;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, api ? on_api : on_ops, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, so that it gets every message */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_LIMIT, api ? c->connection_limit : 16u,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, api ? c->per_ip_limit : 0u,
         MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout,
         MHD_OPTION_NOTIFY_COMPLETED, api ? on_completed : NULL, s,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_END);
     if (!d)
         snprintf(msg, cap, "cannot listen on %s: %s", spec, strerror(errno));
