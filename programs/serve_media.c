@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include "cli.h"
 #include "serve.h"
 #include "transcode.h"
@@ -367,9 +368,21 @@ static int stream_write(const void *data, size_t len, void *payload)
         return 1;
     }
     st->written += len;
+    int cancelled = 0;
     while (len && !st->closed) {
         if (st->len == STREAM_BUFFER) {
-            pthread_cond_wait(&st->cond, &st->lock);
+            /* A reader that does not read keeps the buffer full; a cancel (SIGTERM's grace
+             * period over) cannot stop a job waiting here, and wakes nothing: look every 50 ms. */
+            if ((cancelled = afmpeg_cancel_token_is_cancelled(st->j.o.cancel)))
+                break;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&st->cond, &st->lock, &ts);
             continue;
         }
         size_t tail = (st->head + st->len) % STREAM_BUFFER;
@@ -386,7 +399,7 @@ static int stream_write(const void *data, size_t len, void *payload)
     }
     int closed = st->closed;
     pthread_mutex_unlock(&st->lock);
-    return closed;
+    return closed || cancelled;
 }
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -451,6 +464,9 @@ static void stream_problem(srv_req *r, stream *st, srv_reply *rep)
             rep->trap = afmpeg_trap_name(st->trap);
             snprintf(rep->detail, sizeof rep->detail, "the sandboxed FFmpeg stopped on this "
                      "input: %s", rep->trap);
+        } else if (*st->last_line && rep->status != 499 && rep->status != 503) {
+            /* the job thread's message: afmpeg_last_error() is per thread */
+            snprintf(rep->detail, sizeof rep->detail, "%s", st->last_line);
         }
     } else {
         srv_problem(rep, 422, "ffmpeg_failed", "%s", *st->last_line ? st->last_line
