@@ -10,6 +10,13 @@
  *        times afmpeg_probe(NAME) end to end (ffprobe in the guest, its JSON parsed into structs)
  *   bench_afmpeg new   REPS
  *        times afmpeg_new(): the first call in the process, then REPS new+close cycles
+ *   bench_afmpeg conc  probe|thumbnail CALLS CONC WARMUP -i NAME=PATH -- NAME
+ *        CALLS calls of afmpeg_probe(NAME) or afmpeg_thumbnail(NAME, at 0, PNG, width
+ *        $AFMPEG_BENCH_WIDTH, default 160: what afmpeg serve's /v1/probe and
+ *        /v1/thumbnail?width=160 run) from CONC threads at once, each with a filesystem of its
+ *        own made before the clock starts, on one runtime (instances as below); each thread
+ *        takes the next call until CALLS were made. Prints the per-call times and "wall_ms",
+ *        first call to last return (bench/serve.sh)
  *   bench_afmpeg split REPS WARMUP -i NAME=PATH -- IN OUT
  *        times afmpeg_run_job() of IN to OUT (libopenh264 + aac) on a runtime of
  *        $AFMPEG_BENCH_INSTANCES instances (default 1) with job option parallel =
@@ -25,6 +32,7 @@
  * interleaves the engines' runs: after the warm-up it prints {"ready":true,"first_ms":X}, then
  * times one job per line "run" read from standard input, printing {"t":MS}, and at the end of
  * its input prints {"ok":true,"maxrss_kb":N}. Not a test: it measures, bench.py judges. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,11 +192,114 @@ static double one_job(afmpeg_runtime *rt, const char *mode, const char *const *a
     return t;
 }
 
+/* ---- conc: CALLS library calls from CONC threads at once ---- */
+
+typedef struct conc_state {
+    afmpeg_runtime *rt;
+    const char *name;
+    int thumbnail, width, calls;
+    int next;               /* the next call to hand out (atomic) */
+    double *times;
+} conc_state;
+
+typedef struct conc_thread {
+    conc_state *cs;
+    afmpeg_fs *fs;
+    pthread_t id;
+} conc_thread;
+
+/* One call on `fs`; its time in ms. Fails (exits) on an error. */
+static double conc_call(conc_state *cs, afmpeg_fs *fs)
+{
+    double t0 = now_ms();
+    if (cs->thumbnail) {
+        afmpeg_frames_options fo = AFMPEG_FRAMES_OPTIONS_INIT;
+        afmpeg_frame_list *list = NULL;
+        fo.width = cs->width;
+        int err = afmpeg_thumbnail(cs->rt, fs, cs->name, 0, &fo, NULL, &list);
+        double t = now_ms() - t0;
+        if (err || list->count != 1 || !list->frames[0].size)
+            fail("afmpeg_thumbnail", err ? afmpeg_last_error() : "no image");
+        afmpeg_frame_list_free(list);
+        return t;
+    }
+    afmpeg_probe_result *p = NULL;
+    int err = afmpeg_probe(cs->rt, fs, cs->name, NULL, &p);
+    double t = now_ms() - t0;
+    if (err || !p->stream_count)
+        fail("afmpeg_probe", err ? afmpeg_last_error() : "no streams");
+    afmpeg_probe_result_free(p);
+    return t;
+}
+
+static void *conc_worker(void *arg)
+{
+    conc_thread *th = arg;
+    conc_state *cs = th->cs;
+    int k;
+    while ((k = __atomic_fetch_add(&cs->next, 1, __ATOMIC_RELAXED)) < cs->calls)
+        cs->times[k] = conc_call(cs, th->fs);
+    return NULL;
+}
+
+static int conc_main(int argc, char **argv)
+{
+    static conc_state cs;
+    static conc_thread th[16];
+    static double times[MAX_REPS];
+    if (argc != 10 || (strcmp(argv[2], "probe") && strcmp(argv[2], "thumbnail")) ||
+        strcmp(argv[6], "-i") || !strchr(argv[7], '=') || strcmp(argv[8], "--"))
+        fail("usage", "bench_afmpeg conc probe|thumbnail CALLS CONC WARMUP -i NAME=PATH -- NAME");
+    cs.thumbnail = !strcmp(argv[2], "thumbnail");
+    cs.calls = atoi(argv[3]);
+    int conc = atoi(argv[4]), warmup = atoi(argv[5]);
+    if (cs.calls < 1 || cs.calls > MAX_REPS || conc < 1 || conc > 16 || warmup < 0)
+        fail("usage", "CALLS 1..1000, CONC 1..16, WARMUP >= 0");
+    const char *w = getenv("AFMPEG_BENCH_WIDTH");
+    cs.width = w ? atoi(w) : 160;
+    cs.name = argv[9];
+    cs.times = times;
+    char *eq = strchr(argv[7], '=');
+    *eq = '\0';
+    inputs[0].name = argv[7];
+    if (!(inputs[0].data = slurp(eq + 1, &inputs[0].len)))
+        fail("cannot read", eq + 1);
+    n_inputs = 1;
+    if (new_runtime(&cs.rt))
+        fail("afmpeg_new", afmpeg_last_error());
+    for (int t = 0; t < conc; t++) {
+        th[t].cs = &cs;
+        th[t].fs = new_fs(); /* read only by the jobs: reused by each thread's calls */
+    }
+    double first = conc_call(&cs, th[0].fs);
+    for (int k = 1; k < warmup; k++)
+        conc_call(&cs, th[0].fs);
+    double t0 = now_ms();
+    for (int t = 0; t < conc; t++)
+        if (pthread_create(&th[t].id, NULL, conc_worker, &th[t]))
+            fail("pthread_create", "");
+    for (int t = 0; t < conc; t++)
+        pthread_join(th[t].id, NULL);
+    double wall = now_ms() - t0;
+    printf("{\"ok\":true,\"times_ms\":[");
+    for (int k = 0; k < cs.calls; k++)
+        printf("%s%.4f", k ? "," : "", times[k]);
+    printf("],\"wall_ms\":%.4f,\"first_ms\":%.4f,\"maxrss_kb\":%ld}\n", wall, first,
+           maxrss_kb());
+    for (int t = 0; t < conc; t++)
+        afmpeg_fs_free(th[t].fs);
+    afmpeg_close(cs.rt, AFMPEG_CLOSE_WAIT);
+    free(inputs[0].data);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3)
-        fail("usage", "bench_afmpeg run|probe|split|new REPS [WARMUP] ...");
+        fail("usage", "bench_afmpeg run|probe|split|new|conc REPS [WARMUP] ...");
     const char *mode = argv[1];
+    if (!strcmp(mode, "conc"))
+        return conc_main(argc, argv);
     int reps = atoi(argv[2]);
     if (reps < 0 || reps > MAX_REPS || (reps == 0 && !strcmp(mode, "new")))
         fail("usage", "REPS must be 1..1000 (or 0 to serve)");

@@ -543,7 +543,14 @@ int cli_serve(const cli_globals *gin, int argc, char **argv)
                                      : "grace period over: cancelling in-flight work",
                 "in_flight", n, NULL);
         srv_http_cancel_all(&s);
-        wait_idle(&s, 10, &set);
+        /* Cancelled jobs stop within milliseconds; a response still being sent to a client
+         * that does not read is cut when the listener stops. */
+        double end = now() + 10;
+        while (srv_http_busy(&s) && now() < end) {
+            struct timespec ts = {0, 50 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+        wait_idle(&s, 1, &set);
     }
     status = 0;
 stop:

@@ -109,12 +109,17 @@ int srv_http_start(server *s, char *msg, size_t cap);
 void srv_http_quiesce(server *s);
 /* Cancels every running job and every request waiting for a slot. */
 void srv_http_cancel_all(server *s);
-/* Requests in flight (admitted). */
+/* Jobs running or waiting for an instance (requests' and asynchronous ones). */
+unsigned srv_http_busy(server *s);
+/* Requests in flight (admitted), and asynchronous jobs not ended. */
 unsigned srv_http_in_flight(server *s);
 /* Stops the listeners and joins their threads; in-flight connections are closed. */
 void srv_http_stop(server *s);
 /* The port a listener is bound to (0 when none). */
 unsigned srv_http_port(struct MHD_Daemon *d);
+
+/* pthread_cond_timedwait() for at most `ms` milliseconds. */
+void srv_cond_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, unsigned ms);
 
 /* One JSON log line: `msg` and the NULL-terminated key/value string pairs (values are
  * escaped). Thread-safe. */

@@ -22,6 +22,9 @@
 
 typedef void (*endpoint_fn)(srv_req *r, srv_reply *rep);
 
+/* The largest body read and dropped to answer 429 or 503 cleanly (see begin()). */
+#define LINGER_MAX (16u << 20)
+
 /* What a route takes. */
 #define R_BODY 1     /* a body is required (Content-Length, at most --max-body) */
 #define R_ADMIT 2    /* holds an admission slot (429 past instances + queue) */
@@ -61,6 +64,8 @@ struct srv_req {
     size_t body_len, body_expected;
     char body_name[80];
     int admitted, has_slot, watched, responded, gone;
+    int rejected;       /* answered from the headers (429, 503): the body is read and dropped */
+    srv_reply rejection;
     const char *allow; /* for a 405: the method the path takes */
     afmpeg_cancel_token *cancel;
     int status;
@@ -77,6 +82,19 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void srv_cond_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, unsigned ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(c, m, &ts);
 }
 
 /* ---- logging ---- */
@@ -130,7 +148,8 @@ static void log_request(srv_req *r)
     json_t *o = json_object();
     if (!o)
         return;
-    json_object_set_new(o, "level", json_string(r->status >= 500 ? "error" : "info"));
+    json_object_set_new(o, "level", json_string(r->status >= 500 ? "error"
+                                                : r->error ? "warn" : "info"));
     json_object_set_new(o, "msg", json_string("request"));
     json_object_set_new(o, "request_id", json_string(r->id));
     json_object_set_new(o, "remote", json_string(r->remote));
@@ -386,14 +405,7 @@ static void wait_slot(server *s, const int *gone, afmpeg_cancel_token *cancel)
     s->waiting++;
     while (!s->stopping && !(gone && __atomic_load_n(gone, __ATOMIC_ACQUIRE)) &&
            !afmpeg_cancel_token_is_cancelled(cancel) && s->busy >= s->cfg.instances) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&s->slot_free, &s->lock, &ts);
+        srv_cond_wait_ms(&s->slot_free, &s->lock, 50);
     }
     s->waiting--;
 }
@@ -534,14 +546,7 @@ static void *watcher(void *arg)
                 pthread_cond_broadcast(&s->slot_free);
             }
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&s->watch_wake, &s->lock, &ts);
+        srv_cond_wait_ms(&s->watch_wake, &s->lock, 20);
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -639,6 +644,28 @@ static void body_name(srv_req *r)
         snprintf(r->body_name, sizeof r->body_name, "/input");
 }
 
+/* Answers a request from its headers. Answered at once, a client still sending its body would
+ * get a reset instead of the answer (closing a socket with unread data resets it): so a body
+ * is read and dropped first, unless the client waits for "100 Continue" (it then sends
+ * nothing), or has no Content-Length, or the body is large (closing is cheaper; such a client
+ * should use Expect). */
+static enum MHD_Result reject(srv_req *r, srv_reply *rep)
+{
+    const char *ex = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_EXPECT);
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    uint64_t len = 0;
+    if ((ex && !strcasecmp(ex, "100-continue")) || !cl || srv_parse_size(cl, &len) || !len ||
+        strspn(cl, "0123456789") != strlen(cl) || len > LINGER_MAX)
+        return respond(r, rep);
+    r->rejected = 1;
+    r->rejection = *rep;
+    r->body_expected = (size_t)len;
+    r->t_upload = now();
+    return MHD_YES;
+}
+
 /* The first call for a request: everything decided from the headers. MHD_YES with nothing
  * queued reads the body next. */
 static enum MHD_Result begin(srv_req *r)
@@ -662,11 +689,11 @@ static enum MHD_Result begin(srv_req *r)
     if (!r->route && allowed) {
         r->allow = allowed;
         srv_problem(&rep, 405, "method_not_allowed", "%s takes %s", r->path, allowed);
-        return respond(r, &rep);
+        return reject(r, &rep);
     }
     if (!r->route) {
         srv_problem(&rep, 404, "not_found", "no endpoint %s (see docs/serve.md)", r->path);
-        return respond(r, &rep);
+        return reject(r, &rep);
     }
     int signed_ok = 0;
     if ((r->route->flags & R_SIGNED) && srv_query(r, "sig")) {
@@ -674,14 +701,14 @@ static enum MHD_Result begin(srv_req *r)
                                 srv_query(r, "kid"), srv_query(r, "sig"), rep.detail,
                                 sizeof rep.detail)) {
             srv_problem(&rep, 403, "bad_signature", "%s", rep.detail);
-            return respond(r, &rep);
+            return reject(r, &rep);
         }
         signed_ok = 1;
     }
     if (!signed_ok && !authorized(s, r->conn)) {
         srv_problem(&rep, 401, "unauthorized", "a valid bearer token is needed "
                     "(Authorization: Bearer TOKEN)");
-        return respond(r, &rep);
+        return reject(r, &rep);
     }
     r->t_upload = now();
     if (!(r->route->flags & R_BODY))
@@ -717,15 +744,13 @@ static enum MHD_Result begin(srv_req *r)
         r->admitted = 1;
     }
     pthread_mutex_unlock(&s->lock);
-    if (draining) {
+    if (draining)
         srv_problem(&rep, 503, "draining", "the server is shutting down");
-        return respond(r, &rep);
-    }
-    if (full) {
+    else if (full)
         srv_problem(&rep, 429, "saturated", "all %u instances are busy and %u requests wait; "
                     "retry later", s->cfg.instances, s->cfg.queue);
-        return respond(r, &rep);
-    }
+    if (draining || full)
+        return reject(r, &rep);
     r->body = malloc((size_t)len);
     if (!r->body) {
         srv_problem(&rep, 503, "out_of_memory", "no memory for a %llu-byte body",
@@ -768,6 +793,13 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
         *size = 0;
         return MHD_YES;
     }
+    if (r->rejected) {
+        if (!*size)
+            return respond(r, &r->rejection);
+        r->body_len += *size;
+        *size = 0;
+        return now() - r->t_upload > s->cfg.upload_timeout ? MHD_NO : MHD_YES;
+    }
     if (*size && !r->body_expected) {
         *size = 0; /* a body this route does not take */
         return MHD_YES;
@@ -795,7 +827,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     srv_req *r = *con_cls;
     if (!r)
         return;
-    if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400) {
+    if (why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED && !r->responded) {
+        r->status = 408; /* silent past --idle-timeout: a slow or stalled client */
+        r->error = "idle_timeout";
+    } else if (why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED && !r->error) {
+        r->error = "idle_timeout"; /* it stopped reading the response */
+    } else if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400) {
         /* the client went away (mid-upload, or mid-response), or the connection failed */
         r->status = r->responded ? r->status : 499;
         if (!r->error)
@@ -1004,6 +1041,14 @@ void srv_http_cancel_all(server *s)
     pthread_cond_broadcast(&s->slot_free);
     pthread_mutex_unlock(&s->lock);
     srv_jobs_cancel_all(s);
+}
+
+unsigned srv_http_busy(server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    unsigned n = s->busy + s->waiting;
+    pthread_mutex_unlock(&s->lock);
+    return n + srv_jobs_active(s);
 }
 
 unsigned srv_http_in_flight(server *s)

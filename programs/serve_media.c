@@ -375,14 +375,7 @@ static int stream_write(const void *data, size_t len, void *payload)
              * period over) cannot stop a job waiting here, and wakes nothing: look every 50 ms. */
             if ((cancelled = afmpeg_cancel_token_is_cancelled(st->j.o.cancel)))
                 break;
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50 * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&st->cond, &st->lock, &ts);
+            srv_cond_wait_ms(&st->cond, &st->lock, 50);
             continue;
         }
         size_t tail = (st->head + st->len) % STREAM_BUFFER;
@@ -494,8 +487,17 @@ static void stream_end(void *arg)
         rep.outcome = "ok";
     else
         stream_problem(r, st, &rep);
-    if (!done && srv_client_gone(r))
-        rep.outcome = "client_gone";
+    if (!done) {
+        /* The request ended before the job: the client hung up (or stopped reading past
+         * --idle-timeout), whether or not the hang-up watcher saw it first (then the job's
+         * ECANCELLED above reads as a drain), unless the server is stopping. */
+        server *s = srv_server(r);
+        pthread_mutex_lock(&s->lock);
+        int gone = srv_client_gone(r) || !s->stopping;
+        pthread_mutex_unlock(&s->lock);
+        rep.outcome = gone ? "client_gone" : "cancelled";
+        rep.error = gone ? "client_gone" : "draining";
+    }
     srv_metrics_job(srv_server(r)->metrics, "transcode", rep.outcome);
     srv_note(r, rep.outcome, rep.error);
     job_end(&st->j);
