@@ -24,6 +24,22 @@ def expect(cond, why):
         raise CheckFailed(why)
 
 
+def run_check(name, fn):
+    """Runs one named check: prints "ok   NAME" when fn returns, "FAIL NAME" and why when it
+    raises. True when it passed."""
+    t0 = time.monotonic()
+    try:
+        fn()
+    except Exception as e:  # a failed expectation, or anything that went wrong on the way
+        why = str(e) if isinstance(e, CheckFailed) else "%s: %s" % (type(e).__name__, e)
+        print("FAIL %s (%.1f s)" % (name, time.monotonic() - t0))
+        for line in why.splitlines()[:8]:
+            print("     " + line)
+        return False
+    print("ok   %s (%.1f s)" % (name, time.monotonic() - t0))
+    return True
+
+
 class Suite:
     """Named checks ("ok   NAME" / "FAIL NAME" and why), then "N passed, N failed"."""
 
@@ -33,18 +49,9 @@ class Suite:
         self.servers = []
 
     def check(self, name, fn):
-        t0 = time.monotonic()
-        try:
-            fn()
-        except Exception as e:
-            self.failed += 1
-            why = str(e) if isinstance(e, CheckFailed) else "%s: %s" % (type(e).__name__, e)
-            print("FAIL %s (%.1f s)" % (name, time.monotonic() - t0))
-            for line in why.splitlines()[:8]:
-                print("     " + line)
-        else:
-            self.passed += 1
-            print("ok   %s (%.1f s)" % (name, time.monotonic() - t0))
+        ok = run_check(name, fn)
+        self.passed += ok
+        self.failed += not ok
 
     def path(self, name):
         return os.path.join(self.scratch, name)

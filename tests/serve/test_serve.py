@@ -23,48 +23,21 @@ import tempfile
 import threading
 import time
 
-CLI = os.path.abspath(os.environ.get("AFMPEG_CLI", "build/afmpeg"))
-HOST = "127.0.0.1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import CLI, HOST, CheckFailed, expect, run_check, wait_for  # noqa: E402
+
 SCRATCH = None  # the scratch directory, made by the run
 
 passed = failed = 0
 servers = []
 
 
-class CheckFailed(Exception):
-    pass
-
-
-def expect(cond, why):
-    if not cond:
-        raise CheckFailed(why)
-
-
 def check(name, fn):
-    """Runs one named check: ok when fn returns, FAIL with the reason when it raises."""
     global passed, failed
-    t0 = time.monotonic()
-    try:
-        fn()
-    except Exception as e:  # a failed expectation, or anything that went wrong on the way
-        failed += 1
-        why = str(e) if isinstance(e, CheckFailed) else "%s: %s" % (type(e).__name__, e)
-        print("FAIL %s (%.1f s)" % (name, time.monotonic() - t0))
-        for line in why.splitlines()[:8]:
-            print("     " + line)
-    else:
+    if run_check(name, fn):
         passed += 1
-        print("ok   %s (%.1f s)" % (name, time.monotonic() - t0))
-
-
-def wait_for(fn, timeout, step=0.05):
-    """fn() until it returns something true, for at most `timeout` seconds: that, or None."""
-    end = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() >= end:
-            return v
-        time.sleep(step)
+    else:
+        failed += 1
 
 
 def path(name):
