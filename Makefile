@@ -118,10 +118,11 @@ $(BUILD)/libafmpeg.a: $(BASE_OBJS) $(ENGINE_OBJS) $(MODULE_STAMP)
 	rm -f $@
 	ar rcs $@ $(BASE_OBJS) $(ENGINE_OBJS) $(BUILD)/module/obj/*.o
 
-# The CLI; `afmpeg serve` adds libmicrohttpd and libcurl (docs/dependencies.md).
+# The CLI; `afmpeg serve` adds libmicrohttpd and libcurl, `afmpeg worker` and `serve --nats`
+# libnats (docs/dependencies.md).
 $(BUILD)/afmpeg: $(wildcard programs/*.c programs/*.h) $(BUILD)/libafmpeg.a
 	$(CC) $(CFLAGS) $(AFM_CFLAGS) $(filter %.c,$^) -o $@ $(BUILD)/libafmpeg.a -lmicrohttpd \
-	    -lcurl $(LDLIBS)
+	    -lcurl -lnats $(LDLIBS)
 	ln -sf afmpeg $(BUILD)/ffmpeg
 	ln -sf afmpeg $(BUILD)/ffprobe
 
@@ -320,6 +321,10 @@ $(BUILD)/tests/%: tests/hardening/%.c $(BUILD)/libafmpeg.a $(wildcard tests/engi
 test-unit: $(UNIT_TESTS)
 	tests/run.sh $(UNIT_TESTS)
 
+# afmpeg serve and worker (tests/serve/): the synchronous endpoints, jobs, load, and the
+# scale-out on NATS JetStream.
+SERVE_TESTS := tests/serve/run.sh tests/serve/jobs.sh tests/serve/load.sh tests/serve/scale.sh
+
 test: deps
 	$(MAKE) test-build
 	AFMPEG_CLI=$(BUILD)/afmpeg AFMPEG_CORPUS=$$(tests/corpus/dir.sh) tests/run.sh tests/header/run.sh \
@@ -327,7 +332,7 @@ test: deps
 	    $(ENGINE_TESTS) \
 	    $(HARDENING_TESTS) \
 	    tests/cli/components.sh tests/cli/run.sh tests/cli/verbs.sh tests/cli/modules.sh \
-	    tests/corpus/run.sh
+	    tests/corpus/run.sh $(SERVE_TESTS)
 
 test-build: $(UNIT_TESTS) $(ENGINE_TESTS) $(HARDENING_TESTS) $(BUILD)/afmpeg $(WASI_PROGS) \
             $(TOOLS)/.stamp

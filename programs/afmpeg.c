@@ -3,7 +3,7 @@
  *   afmpeg [OPTIONS] ffmpeg ARGS...     run ffmpeg in the sandbox
  *   afmpeg [OPTIONS] ffprobe ARGS...    run ffprobe in the sandbox
  *   ffmpeg ARGS... / ffprobe ARGS...   the same, through a link named after the tool
- *   afmpeg [OPTIONS] probe|transcode|thumbnail|frames|serve ...   the verbs (cli_*.c), thin layers
+ *   afmpeg [OPTIONS] probe|transcode|thumbnail|frames|serve|worker ...   the verbs (cli_*.c), thin layers
  *                                       over afmpeg_probe(), afmpeg_run_job() and afmpeg_frames()
  *
  * The job's filesystem is the current directory (or DIR), jailed to itself: the guest sees it as
@@ -40,6 +40,8 @@ static void usage(FILE *f)
             "  frames IN OUTDIR              frames as images: one a second, or per scene\n"
             "  serve [OPTIONS]               the HTTP service: probe, thumbnail, frames and\n"
             "                                transcode for media sent in requests\n"
+            "  worker --nats URL [OPTIONS]   run the jobs of a NATS JetStream queue (fed by\n"
+            "                                'serve --nats'), media by URL\n"
             "  run FILE.wasm ARGS...         run any WASI command module in the sandbox\n"
             "  compile IN.wasm -o OUT        compile a module ahead of time (loads without a\n"
             "                                compiler)\n"
@@ -335,7 +337,8 @@ int main(int argc, char **argv)
                  {"transcode", cli_transcode},
                  {"thumbnail", cli_thumbnail},
                  {"frames", cli_frames},
-                 {"serve", cli_serve}};
+                 {"serve", cli_serve},
+                 {"worker", cli_worker}};
     for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
         if (!strcmp(argv[i], verbs[v].name))
             return verbs[v].run(&lim, argc - i, argv + i);
@@ -353,7 +356,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "ffmpeg") && strcmp(argv[i], "ffprobe")) {
         fprintf(stderr, "afmpeg: unknown command '%s' (expected ffmpeg, ffprobe, probe, "
-                "transcode, thumbnail, frames, serve, compile or run)\n", argv[i]);
+                "transcode, thumbnail, frames, serve, worker, compile or run)\n", argv[i]);
         return 2;
     }
     return run_tool(lim.dir, &lim, argv[i], argc - i, argv + i);

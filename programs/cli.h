@@ -46,6 +46,8 @@ struct json_t *cli_probe_json(const afmpeg_probe_result *p);
 struct json_t *cli_json_string(const char *s);
 /* afmpeg serve (cli_serve.c, serve_*.c). */
 int cli_serve(const cli_globals *g, int argc, char **argv);
+/* afmpeg worker (cli_worker.c, serve_nats.c): runs the jobs of a JetStream queue. */
+int cli_worker(const cli_globals *g, int argc, char **argv);
 
 /* ---- messages and statuses ---- */
 

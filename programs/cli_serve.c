@@ -54,6 +54,10 @@ static void usage(FILE *f)
             "  --allow-url PREFIX       URLs jobs may read, write or call back (repeatable;\n"
             "                           default: none)\n"
             "  --allow-private          also loopback, link-local and private addresses\n"
+            "  --nats URL               jobs go to this NATS JetStream server's queue, and\n"
+            "                           'afmpeg worker' processes run them (docs/worker.md)\n"
+            "  --public-url URL         with --nats: how workers reach this server's blobs\n"
+            "                           (default: http://LISTEN-ADDRESS)\n"
             "  --config FILE            these options as `name = value` lines (# comments);\n"
             "                           flags given on the command line win\n"
             "  -h, --help               this text\n"
@@ -87,7 +91,7 @@ static const opt_def defs[] = {
     {"max-streams", O_COUNT},   {"token-file", O_FILE},
     {"max-jobs", O_COUNT},      {"store-limit", O_SIZE},     {"store-ttl", O_COUNT},
     {"signing-key-file", O_FILE}, {"url-ttl", O_COUNT},      {"allow-url", O_ADDR},
-    {"allow-private", O_BOOL},
+    {"allow-private", O_BOOL},   {"nats", O_ADDR},            {"public-url", O_ADDR},
     /* the global options, in a file only (on the command line they go before "serve") */
     {"instances", O_COUNT},     {"timeout", O_SECONDS},      {"memory-limit", O_MB},
     {"output-limit", O_MB},
@@ -309,6 +313,22 @@ static int set_option(srv_config *c, cli_globals *g, const char *name, const cha
             snprintf(msg, cap, "out of memory");
             return -1;
         }
+    } else if (!strcmp(name, "nats") || !strcmp(name, "public-url")) {
+        int nats = name[0] == 'n';
+        if (nats ? !strstr(value, "://") && strchr(value, '/')
+                 : strncmp(value, "http://", 7) && strncmp(value, "https://", 8)) {
+            snprintf(msg, cap, nats ? "--nats needs a NATS URL (nats://HOST:PORT), not '%s'"
+                                    : "--public-url needs an http:// or https:// URL, not '%s'",
+                     value);
+            return -1;
+        }
+        char *copy = strndup(value, strlen(value) - (!nats && value[strlen(value) - 1] == '/'));
+        if (!copy) {
+            snprintf(msg, cap, "out of memory");
+            return -1;
+        }
+        free(nats ? c->nats_url : c->public_url);
+        *(nats ? &c->nats_url : &c->public_url) = copy;
     } else if (!strcmp(name, "allow-private")) {
         c->allow_private = !strcmp(value, "yes") || !strcmp(value, "true") ||
                            !strcmp(value, "1");
@@ -511,6 +531,10 @@ int cli_serve(const cli_globals *gin, int argc, char **argv)
     if ((status = cli_new_runtime(&g, verb, &s.rt)))
         goto stop;
     status = EXIT_HOST;
+    if (c->nats_url && srv_nats_gateway_start(&s, msg, sizeof msg)) {
+        cli_error(verb, "--nats: %s", msg);
+        goto stop;
+    }
     if (srv_http_start(&s, msg, sizeof msg)) {
         cli_error(verb, "%s", msg);
         goto stop;
@@ -556,6 +580,7 @@ int cli_serve(const cli_globals *gin, int argc, char **argv)
 stop:
     srv_jobs_cancel_all(&s); /* ended already after a drain; wakes event streams */
     srv_http_stop(&s);
+    srv_nats_gateway_stop(&s);
     srv_jobs_free(&s);
     afmpeg_close(s.rt, AFMPEG_CLOSE_CANCEL);
     if (!status)
@@ -571,5 +596,7 @@ done:
     free_keys(c);
     free(c->listen);
     free(c->ops_listen);
+    free(c->nats_url);
+    free(c->public_url);
     return status;
 }

@@ -6,6 +6,8 @@
  *                   /v1/transcode
  *   serve_fs.c      the job filesystem: the upload, read-only, and the files a job writes
  *   serve_metrics.c the Prometheus counters and histograms
+ *   serve_nats.c    the JetStream queue and state shared with afmpeg worker (cli_worker.c),
+ *                   and serve --nats's job endpoints (the gateway)
  *
  * Threads: libmicrohttpd runs one thread per connection (bounded by the connection limits); a
  * request's job runs on its connection's thread, or, for a streamed response, on a thread of
@@ -54,6 +56,9 @@ typedef struct srv_config {
     char **allow_urls;
     size_t allow_url_count;
     int allow_private;        /* also loopback, link-local and private addresses */
+    /* serve --nats: jobs go to the JetStream queue (serve_nats.c), workers run them */
+    char *nats_url;           /* NULL: jobs run here */
+    char *public_url;         /* how workers reach this server's blobs; NULL: the API address */
 } srv_config;
 
 /* A size in bytes, with an optional K, M or G (powers of 1024): 0, or -1. */
@@ -99,6 +104,7 @@ typedef struct server {
     int watcher_started, stop_watcher;
     uint64_t next_id;
     struct srv_jobs *jobs;     /* serve_jobs.c */
+    struct srv_nats *nats;     /* serve --nats: the queue and the state (serve_nats.c) */
     FILE *log;
     pthread_mutex_t log_lock;
 } server;
@@ -118,6 +124,8 @@ void srv_http_stop(server *s);
 /* The port a listener is bound to (0 when none). */
 unsigned srv_http_port(struct MHD_Daemon *d);
 
+/* `bytes` random bytes (at most 32) as hex into buf (2 * bytes + 1 chars). */
+void srv_random_hex(char *buf, size_t bytes);
 /* pthread_cond_timedwait() for at most `ms` milliseconds. */
 void srv_cond_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, unsigned ms);
 
@@ -219,6 +227,9 @@ void srv_job_get(srv_req *r, srv_reply *rep);
 void srv_job_delete(srv_req *r, srv_reply *rep);
 void srv_blob_get(srv_req *r, srv_reply *rep);
 void srv_blob_put(srv_req *r, srv_reply *rep);
+/* The blob `key` as the response (0), or -1 when there is none; whether there is one. */
+int srv_blob_reply(server *s, const char *key, srv_reply *rep);
+int srv_blob_has(server *s, const char *key);
 
 /* The request's path and method; its id. */
 const char *srv_path(srv_req *r);
@@ -226,6 +237,66 @@ const char *srv_method(srv_req *r);
 const char *srv_request_id(srv_req *r);
 /* Takes the request's body (the caller frees it). */
 void *srv_take_body(srv_req *r, size_t *len);
+
+/* ---- the JetStream queue and the jobs' state (serve_nats.c; docs/worker.md) ----
+ *
+ * afmpeg worker and afmpeg serve --nats share these. Jobs are JSON messages on the work-queue
+ * stream SRV_NATS_STREAM (subject SRV_NATS_JOBS; the message id is the job id, so a second
+ * publication within the duplicates window is dropped); every worker pulls from the one durable
+ * consumer SRV_NATS_CONSUMER. A job's state is the JSON value of its id in the key-value bucket
+ * SRV_NATS_BUCKET, changed by compare-and-set only. Media never goes through NATS: inputs and
+ * outputs are URLs. Progress is published on SRV_NATS_PROGRESS + ID, cancels on
+ * SRV_NATS_CANCEL + ID. */
+#define SRV_NATS_STREAM "AFMPEG_JOBS"
+#define SRV_NATS_JOBS "afmpeg.jobs"
+#define SRV_NATS_CONSUMER "AFMPEG_WORKERS"
+#define SRV_NATS_BUCKET "AFMPEG_STATE"
+#define SRV_NATS_PROGRESS "afmpeg.progress."
+#define SRV_NATS_CANCEL "afmpeg.cancel."
+
+struct __natsConnection;
+struct __jsCtx;
+struct __kvStore;
+typedef struct srv_nats {
+    struct __natsConnection *nc;
+    struct __jsCtx *js;
+    struct __kvStore *kv;
+    struct srv_gateway *gw;    /* serve --nats only */
+} srv_nats;
+
+/* Connects to `url` (reconnecting for ever once connected; changes are logged), and makes the
+ * stream and the bucket if they do not exist. 0, or -1 with the reason in msg. */
+int srv_nats_open(server *s, const char *url, const char *name, srv_nats **out, char *msg,
+                  size_t cap);
+void srv_nats_close(srv_nats *n);
+/* A job id usable as a key and a subject token: srv_spec_check's, not starting or ending
+ * with '.'. */
+int srv_nats_valid_id(const char *id);
+/* A new state: {"id", "state": "SUBMITTED", "attempts": 0, "worker": null, "created": now,
+ * "started": null, "finished": null}. */
+struct json_t *srv_nats_state_new(const char *id);
+/* Whether a state is final (COMPLETE, CANCELED, ERROR). */
+int srv_nats_final(struct json_t *state);
+/* The state of `id`: 1 with *state (the caller owns it) and its revision, 0 when there is none,
+ * -1 on a NATS failure (msg). */
+int srv_nats_get(srv_nats *n, const char *id, struct json_t **state, uint64_t *rev, char *msg,
+                 size_t cap);
+/* Creates the state of `id` if there is none: 0 (its revision in *rev, may be NULL), 1 when one
+ * exists, -1 on a failure. */
+int srv_nats_create(srv_nats *n, const char *id, struct json_t *state, uint64_t *rev, char *msg,
+                    size_t cap);
+/* Replaces the state if its revision is still `last` (compare-and-set): 0, 1 when it changed
+ * meanwhile, -1 on a failure. */
+int srv_nats_update(srv_nats *n, const char *id, struct json_t *state, uint64_t last,
+                    uint64_t *rev, char *msg, size_t cap);
+/* serve --nats: connects (s->nats) and follows progress; stops. */
+int srv_nats_gateway_start(server *s, char *msg, size_t cap);
+void srv_nats_gateway_stop(server *s);
+/* The job endpoints with --nats: a checked job (taken) is published; the state is read from
+ * the bucket; DELETE cancels. */
+void srv_nats_submit(srv_req *r, struct json_t *spec, srv_reply *rep);
+void srv_nats_job_get(srv_req *r, srv_reply *rep);
+void srv_nats_job_delete(srv_req *r, srv_reply *rep);
 
 /* ---- URLs (serve_url.c) ---- */
 

@@ -97,6 +97,20 @@ void srv_cond_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, unsigned ms)
     pthread_cond_timedwait(c, m, &ts);
 }
 
+void srv_random_hex(char *buf, size_t bytes)
+{
+    unsigned char b[32] = {0};
+    if (bytes > sizeof b)
+        bytes = sizeof b;
+    if (getrandom(b, bytes, 0) != (ssize_t)bytes) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        memcpy(b, &ts, bytes < sizeof ts ? bytes : sizeof ts);
+    }
+    for (size_t i = 0; i < bytes; i++)
+        snprintf(buf + 2 * i, 3, "%02x", b[i]);
+}
+
 /* ---- logging ---- */
 
 static void log_json(server *s, json_t *o)

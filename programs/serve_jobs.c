@@ -70,20 +70,6 @@ struct srv_jobs {
     int closing;
 };
 
-static void random_hex(char *buf, size_t bytes)
-{
-    unsigned char b[32] = {0};
-    if (bytes > sizeof b)
-        bytes = sizeof b;
-    if (getrandom(b, bytes, 0) != (ssize_t)bytes) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        memcpy(b, &ts, bytes < sizeof ts ? bytes : sizeof ts);
-    }
-    for (size_t i = 0; i < bytes; i++)
-        snprintf(buf + 2 * i, 3, "%02x", b[i]);
-}
-
 static int valid_key(const char *k)
 {
     size_t n = strlen(k);
@@ -279,7 +265,7 @@ void srv_upload(srv_req *r, srv_reply *rep)
 {
     struct srv_jobs *J = srv_server(r)->jobs;
     char id[40] = "up_", key[64];
-    random_hex(id + 3, 12);
+    srv_random_hex(id + 3, 12);
     /* the name's extension goes with the id: some demuxers need it */
     const char *name = srv_body_name(r), *dot = strrchr(name, '.');
     if (dot)
@@ -330,6 +316,23 @@ void srv_blob_put(srv_req *r, srv_reply *rep)
         return;
     }
     json_reply(json_pack("{s:s, s:I}", "key", key, "size", (json_int_t)len), 201, rep);
+}
+
+int srv_blob_reply(server *s, const char *key, srv_reply *rep)
+{
+    blob *b = valid_key(key) ? blob_get(s->jobs, key) : NULL;
+    if (!b)
+        return -1;
+    blob_response(s->jobs, b, rep);
+    return 0;
+}
+
+int srv_blob_has(server *s, const char *key)
+{
+    blob *b = valid_key(key) ? blob_get(s->jobs, key) : NULL;
+    if (b)
+        blob_unref(s->jobs, b);
+    return b != NULL;
 }
 
 /* ---- the job description ---- */
@@ -1120,6 +1123,10 @@ void srv_job_submit(srv_req *r, srv_reply *rep)
         json_decref(spec);
         return;
     }
+    if (s->nats) { /* serve --nats: to the queue, for the workers */
+        srv_nats_submit(r, spec, rep);
+        return;
+    }
     char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
     ajob *j = calloc(1, sizeof *j);
     if (!text || !j || afmpeg_cancel_token_new(&j->cancel)) {
@@ -1140,7 +1147,7 @@ void srv_job_submit(srv_req *r, srv_reply *rep)
         snprintf(j->id, sizeof j->id, "%s", given);
     else {
         memcpy(j->id, "j_", 2);
-        random_hex(j->id + 2, 12);
+        srv_random_hex(j->id + 2, 12);
     }
     pthread_mutex_lock(&J->lock);
     sweep(J);
@@ -1170,12 +1177,14 @@ void srv_job_submit(srv_req *r, srv_reply *rep)
     }
     json_t *o = status == 200 || status == 201 ? state_json(s, old) : NULL;
     pthread_mutex_unlock(&J->lock);
+    char id[sizeof j->id];
+    snprintf(id, sizeof id, "%s", given ? given : ""); /* `given` is in the spec freed below */
     if (j) {
         j->refs = 0;
         job_unref(j);
     }
     if (status == 409)
-        srv_problem(rep, 409, "conflict", "a different job has the id '%s'", given);
+        srv_problem(rep, 409, "conflict", "a different job has the id '%s'", id);
     else if (status == 503)
         srv_problem(rep, 503, "draining", "the server is shutting down");
     else if (status == 429)
@@ -1252,6 +1261,10 @@ static ssize_t events_read(void *cls, uint64_t pos, char *buf, size_t max)
 void srv_job_get(srv_req *r, srv_reply *rep)
 {
     server *s = srv_server(r);
+    if (s->nats) {
+        srv_nats_job_get(r, rep);
+        return;
+    }
     struct srv_jobs *J = s->jobs;
     const char *id = srv_path(r) + strlen("/v1/jobs/");
     size_t n = strcspn(id, "/");
@@ -1322,6 +1335,10 @@ void srv_job_get(srv_req *r, srv_reply *rep)
 void srv_job_delete(srv_req *r, srv_reply *rep)
 {
     server *s = srv_server(r);
+    if (s->nats) {
+        srv_nats_job_delete(r, rep);
+        return;
+    }
     struct srv_jobs *J = s->jobs;
     const char *id = srv_path(r) + strlen("/v1/jobs/");
     pthread_mutex_lock(&J->lock);

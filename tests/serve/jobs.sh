@@ -1,3 +1,3 @@
 #!/usr/bin/env bash
-# afmpeg serve's asynchronous jobs (tests/serve/jobs.py). Ends with "N passed, N failed".
-exec python3 "$(dirname "$0")/jobs.py"
+# afmpeg serve's asynchronous jobs (tests/serve/jobs.py). AFMPEG_CLI names the program.
+exec "$(dirname "$0")/py.sh" jobs.py 180
