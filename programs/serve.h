@@ -231,6 +231,13 @@ void srv_blob_put(srv_req *r, srv_reply *rep);
 int srv_blob_reply(server *s, const char *key, srv_reply *rep);
 int srv_blob_has(server *s, const char *key);
 
+/* Server-sent events as the reply (serve_jobs.c): next(arg, &last, &failed) gives each event's
+ * state (a JSON object, taken; *last set for the final one), NULL after waiting about 15 s with
+ * nothing new (a keep-alive comment is sent), or sets *failed to end the stream. free_arg(arg)
+ * when the response is gone (also on failure here). 0, or -1 with a 503 in rep. */
+typedef struct json_t *(*srv_sse_next)(void *arg, int *last, int *failed);
+int srv_sse_reply(srv_sse_next next, void *arg, void (*free_arg)(void *), srv_reply *rep);
+
 /* The request's path and method; its id. */
 const char *srv_path(srv_req *r);
 const char *srv_method(srv_req *r);

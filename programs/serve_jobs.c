@@ -1198,55 +1198,50 @@ void srv_job_submit(srv_req *r, srv_reply *rep)
         MHD_add_response_header(rep->response, MHD_HTTP_HEADER_LOCATION, loc);
 }
 
-/* Server-sent events: the state, each time it changes, until it is final. */
-typedef struct events {
-    ajob *j;
-    unsigned sent;
+/* Server-sent events, for both job stores: each event is the JSON state `next` returns, "end"
+ * for the last, "state" before; a comment when `next` has nothing (it waited 15 s), to keep
+ * proxies open. */
+typedef struct sse {
+    srv_sse_next next;
+    void *arg;
+    void (*free_arg)(void *);
     int done;
     char *pending;
     size_t off, len;
-} events;
+} sse;
 
-static void events_free(void *arg)
+static void sse_free(void *cls)
 {
-    events *e = arg;
-    job_unref(e->j);
+    sse *e = cls;
+    e->free_arg(e->arg);
     free(e->pending);
     free(e);
 }
 
-static ssize_t events_read(void *cls, uint64_t pos, char *buf, size_t max)
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-    events *e = cls;
-    struct srv_jobs *J = e->j->jobs;
+    sse *e = cls;
     if (e->off == e->len) {
         free(e->pending);
         e->pending = NULL;
         e->off = e->len = 0;
         if (e->done)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        pthread_mutex_lock(&J->lock);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 15;
-        while (e->j->version == e->sent && !J->closing &&
-               pthread_cond_timedwait(&J->changed, &J->lock, &ts) != ETIMEDOUT)
-            ;
-        if (e->j->version == e->sent && !J->closing) {
-            pthread_mutex_unlock(&J->lock);
-            e->pending = strdup(": keep-alive\n\n"); /* a comment, to keep proxies open */
-        } else {
-            e->sent = e->j->version;
-            e->done = e->j->state >= J_COMPLETE || J->closing;
-            json_t *o = state_json(J->s, e->j);
-            pthread_mutex_unlock(&J->lock);
+        int last = 0, failed = 0;
+        json_t *o = e->next(e->arg, &last, &failed);
+        if (failed)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (o) {
             char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
                                            JSON_REAL_PRECISION(10));
             json_decref(o);
+            e->done = last;
             if (text && asprintf(&e->pending, "event: %s\ndata: %s\n\n",
-                                 e->done ? "end" : "state", text) < 0)
+                                 last ? "end" : "state", text) < 0)
                 e->pending = NULL;
             free(text);
+        } else {
+            e->pending = strdup(": keep-alive\n\n");
         }
         if (!e->pending)
             return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -1256,6 +1251,62 @@ static ssize_t events_read(void *cls, uint64_t pos, char *buf, size_t max)
     memcpy(buf, e->pending + e->off, n);
     e->off += n;
     return (ssize_t)n;
+}
+
+int srv_sse_reply(srv_sse_next next, void *arg, void (*free_arg)(void *), srv_reply *rep)
+{
+    sse *e = calloc(1, sizeof *e);
+    struct MHD_Response *resp = e ? MHD_create_response_from_callback(
+                                        MHD_SIZE_UNKNOWN, 4096, sse_read, e, sse_free)
+                                  : NULL;
+    if (!resp) {
+        free(e);
+        free_arg(arg);
+        srv_problem(rep, 503, "out_of_memory", "no memory for the response");
+        return -1;
+    }
+    e->next = next;
+    e->arg = arg;
+    e->free_arg = free_arg;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    rep->status = 200;
+    rep->response = resp;
+    return 0;
+}
+
+/* A local job's events: the state each time it changes (its version), until it is final. */
+typedef struct events {
+    ajob *j;
+    unsigned sent;
+} events;
+
+static void events_free(void *arg)
+{
+    events *e = arg;
+    job_unref(e->j);
+    free(e);
+}
+
+static json_t *events_next(void *arg, int *last, int *failed)
+{
+    events *e = arg;
+    struct srv_jobs *J = e->j->jobs;
+    pthread_mutex_lock(&J->lock);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 15;
+    while (e->j->version == e->sent && !J->closing &&
+           pthread_cond_timedwait(&J->changed, &J->lock, &ts) != ETIMEDOUT)
+        ;
+    json_t *o = NULL;
+    if (e->j->version != e->sent || J->closing) {
+        e->sent = e->j->version;
+        *last = e->j->state >= J_COMPLETE || J->closing;
+        o = state_json(J->s, e->j);
+    }
+    pthread_mutex_unlock(&J->lock);
+    return o;
 }
 
 void srv_job_get(srv_req *r, srv_reply *rep)
@@ -1290,21 +1341,14 @@ void srv_job_get(srv_req *r, srv_reply *rep)
     }
     if (!strcmp(rest, "/events")) {
         events *e = calloc(1, sizeof *e);
-        struct MHD_Response *resp = e ? MHD_create_response_from_callback(
-                                            MHD_SIZE_UNKNOWN, 4096, events_read, e, events_free)
-                                      : NULL;
-        if (!resp) {
-            free(e);
+        if (!e) {
             job_unref(j);
             srv_problem(rep, 503, "out_of_memory", "no memory for the response");
             return;
         }
         e->j = j;
         e->sent = (unsigned)-1; /* the current state first */
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        rep->status = 200;
-        rep->response = resp;
+        srv_sse_reply(events_next, e, events_free, rep);
         return;
     }
     char *end;

@@ -254,8 +254,10 @@ static uint64_t revision(srv_nats *n, const char *id)
     return rev;
 }
 
-int srv_nats_create(srv_nats *n, const char *id, json_t *state, uint64_t *rev, char *msg,
-                    size_t cap)
+/* Writes the state by compare-and-set: created when `last` is 0, else only over revision
+ * `last`. 0; 1 when another write won (the key exists, or moved on); -1 on error. */
+static int put_state(srv_nats *n, const char *id, json_t *state, uint64_t last, uint64_t *rev,
+                     char *msg, size_t cap)
 {
     if (!connected(n, msg, cap))
         return -1;
@@ -265,36 +267,28 @@ int srv_nats_create(srv_nats *n, const char *id, json_t *state, uint64_t *rev, c
         return -1;
     }
     uint64_t r = 0;
-    natsStatus st = kvStore_Create(&r, n->kv, id, text, (int)strlen(text));
+    natsStatus st = last ? kvStore_Update(&r, n->kv, id, text, (int)strlen(text), last)
+                         : kvStore_Create(&r, n->kv, id, text, (int)strlen(text));
     free(text);
     if (rev)
         *rev = r;
     if (st == NATS_OK)
         return 0;
-    nats_fail(msg, cap, "creating the job's state", st);
-    return revision(n, id) ? 1 : -1;
+    nats_fail(msg, cap, last ? "updating the job's state" : "creating the job's state", st);
+    uint64_t now = revision(n, id);
+    return now && now != last ? 1 : -1;
+}
+
+int srv_nats_create(srv_nats *n, const char *id, json_t *state, uint64_t *rev, char *msg,
+                    size_t cap)
+{
+    return put_state(n, id, state, 0, rev, msg, cap);
 }
 
 int srv_nats_update(srv_nats *n, const char *id, json_t *state, uint64_t last, uint64_t *rev,
                     char *msg, size_t cap)
 {
-    if (!connected(n, msg, cap))
-        return -1;
-    char *text = dump(state);
-    if (!text) {
-        snprintf(msg, cap, "out of memory");
-        return -1;
-    }
-    uint64_t r = 0;
-    natsStatus st = kvStore_Update(&r, n->kv, id, text, (int)strlen(text), last);
-    free(text);
-    if (rev)
-        *rev = r;
-    if (st == NATS_OK)
-        return 0;
-    nats_fail(msg, cap, "updating the job's state", st);
-    uint64_t now = revision(n, id);
-    return now && now != last ? 1 : -1;
+    return put_state(n, id, state, last, rev, msg, cap);
 }
 
 /* ---- the gateway: progress ---- */
@@ -665,76 +659,43 @@ typedef struct nevents {
     server *s;
     char id[72];
     uint64_t rev, stamp;
-    int started, done;
-    char *pending;
-    size_t off, len;
+    int started;
 } nevents;
 
-static void nevents_free(void *arg)
+static json_t *nevents_next(void *arg, int *last, int *failed)
 {
     nevents *e = arg;
-    free(e->pending);
-    free(e);
-}
-
-static ssize_t nevents_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    nevents *e = cls;
     server *s = e->s;
-    if (e->off == e->len) {
-        free(e->pending);
-        e->pending = NULL;
-        e->off = e->len = 0;
-        if (e->done)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        json_t *o = NULL;
-        for (int tick = 0; tick < 60 && !o; tick++) { /* 15 s, then a keep-alive */
-            if (tick)
-                usleep(250 * 1000);
-            pthread_mutex_lock(&s->lock);
-            int draining = s->draining;
-            pthread_mutex_unlock(&s->lock);
-            json_t *st = NULL;
-            uint64_t rev = 0, stamp = 0;
-            char msg[256];
-            int got = srv_nats_get(s->nats, e->id, &st, &rev, msg, sizeof msg);
-            if (got < 0 && !draining)
-                continue; /* NATS away for a moment: look again */
-            if (got <= 0) {
-                json_decref(st);
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-            }
-            json_t *c = client_state(s, st, &stamp);
-            int final = srv_nats_final(st);
+    for (int tick = 0; tick < 60; tick++) { /* 15 s, then a keep-alive */
+        if (tick)
+            usleep(250 * 1000);
+        pthread_mutex_lock(&s->lock);
+        int draining = s->draining;
+        pthread_mutex_unlock(&s->lock);
+        json_t *st = NULL;
+        uint64_t rev = 0, stamp = 0;
+        char msg[256];
+        int got = srv_nats_get(s->nats, e->id, &st, &rev, msg, sizeof msg);
+        if (got < 0 && !draining)
+            continue; /* NATS away for a moment: look again */
+        if (got <= 0) {
             json_decref(st);
-            if (!e->started || rev != e->rev || stamp != e->stamp || final || draining) {
-                e->started = 1;
-                e->rev = rev;
-                e->stamp = stamp;
-                e->done = final || draining;
-                o = c;
-            } else {
-                json_decref(c);
-            }
+            *failed = 1;
+            return NULL;
         }
-        if (o) {
-            char *text = dump(o);
-            json_decref(o);
-            if (text && asprintf(&e->pending, "event: %s\ndata: %s\n\n",
-                                 e->done ? "end" : "state", text) < 0)
-                e->pending = NULL;
-            free(text);
-        } else {
-            e->pending = strdup(": keep-alive\n\n");
+        json_t *c = client_state(s, st, &stamp);
+        int final = srv_nats_final(st);
+        json_decref(st);
+        if (!e->started || rev != e->rev || stamp != e->stamp || final || draining) {
+            e->started = 1;
+            e->rev = rev;
+            e->stamp = stamp;
+            *last = final || draining;
+            return c;
         }
-        if (!e->pending)
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        e->len = strlen(e->pending);
+        json_decref(c);
     }
-    size_t n = e->len - e->off < max ? e->len - e->off : max;
-    memcpy(buf, e->pending + e->off, n);
-    e->off += n;
-    return (ssize_t)n;
+    return NULL;
 }
 
 void srv_nats_job_get(srv_req *r, srv_reply *rep)
@@ -766,21 +727,13 @@ void srv_nats_job_get(srv_req *r, srv_reply *rep)
     if (!strcmp(rest, "/events")) {
         json_decref(st);
         nevents *e = calloc(1, sizeof *e);
-        struct MHD_Response *resp = e ? MHD_create_response_from_callback(
-                                            MHD_SIZE_UNKNOWN, 4096, nevents_read, e,
-                                            nevents_free)
-                                      : NULL;
-        if (!resp) {
-            free(e);
+        if (!e) {
             srv_problem(rep, 503, "out_of_memory", "no memory for the response");
             return;
         }
         e->s = s;
         snprintf(e->id, sizeof e->id, "%s", id);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        rep->status = 200;
-        rep->response = resp;
+        srv_sse_reply(nevents_next, e, free, rep);
         return;
     }
     const char *state = json_string_value(json_object_get(st, "state"));
