@@ -31,29 +31,11 @@ import tempfile
 import threading
 import time
 
-CLI = os.path.abspath(os.environ.get("AFMPEG_CLI", "build/afmpeg"))
-HOST = "127.0.0.1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import CLI, HOST, CheckFailed, expect, run_check, wait_for  # noqa: E402
 ACK_WAIT = 3          # seconds: --ack-wait of the workers
 KEY_ID, KEY = "k1", "scale-test-secret-0123456789"
 SCALE_JOBS = 100
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(cond, why):
-    if not cond:
-        raise CheckFailed(why)
-
-
-def wait_for(fn, timeout, step=0.1):
-    end = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() >= end:
-            return v
-        time.sleep(step)
 
 
 def free_port():
