@@ -231,6 +231,8 @@ void srv_blob_put(srv_req *r, srv_reply *rep);
 int srv_blob_reply(server *s, const char *key, srv_reply *rep);
 int srv_blob_has(server *s, const char *key);
 
+/* `o` (taken) as a JSON reply with `status`: the response, or NULL with a 503 in rep. */
+struct MHD_Response *srv_json_reply(struct json_t *o, int status, srv_reply *rep);
 /* Server-sent events as the reply (serve_jobs.c): next(arg, &last, &failed) gives each event's
  * state (a JSON object, taken; *last set for the final one), NULL after waiting about 15 s with
  * nothing new (a keep-alive comment is sent), or sets *failed to end the stream. free_arg(arg)

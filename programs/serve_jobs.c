@@ -238,7 +238,7 @@ static int blob_response(struct srv_jobs *J, blob *b, srv_reply *rep)
     return 0;
 }
 
-static struct MHD_Response *json_reply(json_t *o, int status, srv_reply *rep)
+struct MHD_Response *srv_json_reply(json_t *o, int status, srv_reply *rep)
 {
     char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
                                        JSON_REAL_PRECISION(10))
@@ -281,7 +281,7 @@ void srv_upload(srv_req *r, srv_reply *rep)
     }
     json_t *o = json_pack("{s:s, s:I, s:I}", "id", id, "size", (json_int_t)len, "expires_in",
                           (json_int_t)srv_server(r)->cfg.store_ttl);
-    if (json_reply(o, 201, rep)) {
+    if (srv_json_reply(o, 201, rep)) {
         char loc[96];
         snprintf(loc, sizeof loc, "/v1/blobs/%s", key);
         MHD_add_response_header(rep->response, MHD_HTTP_HEADER_LOCATION, loc);
@@ -315,7 +315,7 @@ void srv_blob_put(srv_req *r, srv_reply *rep)
         srv_problem(rep, 507, "store_full", "the blob store is full");
         return;
     }
-    json_reply(json_pack("{s:s, s:I}", "key", key, "size", (json_int_t)len), 201, rep);
+    srv_json_reply(json_pack("{s:s, s:I}", "key", key, "size", (json_int_t)len), 201, rep);
 }
 
 int srv_blob_reply(server *s, const char *key, srv_reply *rep)
@@ -1194,7 +1194,7 @@ void srv_job_submit(srv_req *r, srv_reply *rep)
         return;
     char loc[160];
     snprintf(loc, sizeof loc, "/v1/jobs/%s", json_string_value(json_object_get(o, "id")));
-    if (json_reply(o, status == 201 ? 202 : 200, rep))
+    if (srv_json_reply(o, status == 201 ? 202 : 200, rep))
         MHD_add_response_header(rep->response, MHD_HTTP_HEADER_LOCATION, loc);
 }
 
@@ -1336,7 +1336,7 @@ void srv_job_get(srv_req *r, srv_reply *rep)
         json_t *o = state_json(s, j);
         pthread_mutex_unlock(&J->lock);
         job_unref(j);
-        json_reply(o, 200, rep);
+        srv_json_reply(o, 200, rep);
         return;
     }
     if (!strcmp(rest, "/events")) {
@@ -1399,7 +1399,7 @@ void srv_job_delete(srv_req *r, srv_reply *rep)
         srv_problem(rep, 404, "not_found", "no job '%.80s'", id);
         return;
     }
-    json_reply(o, 202, rep);
+    srv_json_reply(o, 202, rep);
 }
 
 /* ---- the store ---- */

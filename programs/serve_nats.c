@@ -426,26 +426,6 @@ static const char *public_url(server *s)
 
 /* ---- the gateway: the endpoints ---- */
 
-static void reply_json(json_t *o, int status, srv_reply *rep)
-{
-    char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                       JSON_REAL_PRECISION(10))
-                   : NULL;
-    json_decref(o);
-    struct MHD_Response *resp =
-        text ? MHD_create_response_from_buffer_with_free_callback(strlen(text), text, free)
-             : NULL;
-    if (!resp) {
-        free(text);
-        srv_problem(rep, 503, "out_of_memory", "no memory for the response");
-        return;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    rep->status = status;
-    rep->response = resp;
-    rep->size = strlen(text);
-}
-
 /* The state as a client sees it: without the workers' bookkeeping, with the progress this
  * gateway heard, and outputs kept here listed by their signed GET URL here (as without
  * --nats). *stamp: the progress's stamp. */
@@ -643,7 +623,7 @@ void srv_nats_submit(srv_req *r, json_t *spec, srv_reply *rep)
     json_t *o = client_state(s, st, NULL);
     char loc[160];
     snprintf(loc, sizeof loc, "/v1/jobs/%s", id);
-    reply_json(o, status, rep);
+    srv_json_reply(o, status, rep);
     if (rep->response)
         MHD_add_response_header(rep->response, MHD_HTTP_HEADER_LOCATION, loc);
 done:
@@ -720,7 +700,7 @@ void srv_nats_job_get(srv_req *r, srv_reply *rep)
         return;
     }
     if (!*rest) {
-        reply_json(client_state(s, st, NULL), 200, rep);
+        srv_json_reply(client_state(s, st, NULL), 200, rep);
         json_decref(st);
         return;
     }
@@ -803,7 +783,7 @@ void srv_nats_job_delete(srv_req *r, srv_reply *rep)
             srv_problem(rep, 503, "queue_unavailable", "%s", msg);
             return;
         }
-        reply_json(client_state(s, st, NULL), 202, rep);
+        srv_json_reply(client_state(s, st, NULL), 202, rep);
         json_decref(st);
         return;
     }
